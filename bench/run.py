@@ -1,0 +1,90 @@
+"""`make bench`: every benchmark on a scratch database, then docs/BENCHMARKS.md.
+
+    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost] [--quick]
+
+Sizes come from the environment: BENCH_REPEATS (3), BENCH_SECONDS (4), BENCH_TENANTS (40),
+BENCH_GUNICORN ("2x8,4x4"). Raw results go to artifacts/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import LOG_DIR, ROOT, machine, scratch_database
+from bench.context import bench_env, setup
+
+PARTS = ("api", "orchestration", "burst", "cost", "profile")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--quick", action="store_true", help="small sizes, to try the scripts")
+    parser.add_argument("--report", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    parts = [p for p in args.only.split(",") if p]
+    quick = args.quick
+    repeats = int(os.environ.get("BENCH_REPEATS", "1" if quick else "3"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "2" if quick else "4"))
+    tenants = int(os.environ.get("BENCH_TENANTS", "10" if quick else "40"))
+    saved = LOG_DIR / "results.json"
+    # With --only, the other parts' figures of the previous run are kept (and say when).
+    results: dict[str, Any] = (
+        json.loads(saved.read_text()) if saved.exists() and args.only != ",".join(PARTS) else {}
+    )
+    for part in parts:
+        results.pop(part, None)
+    results.update({"machine": machine(), "argv": " ".join(sys.argv)})
+    print(f"machine: {results['machine']}", flush=True)
+    began = time.monotonic()
+    with scratch_database() as url:
+        os.environ.update(bench_env(url))
+        bench = setup()
+        if "api" in parts:
+            from bench import api
+
+            print("part 1: API", flush=True)
+            results["api"] = api.run(bench, repeats=repeats, seconds=seconds)
+        if "orchestration" in parts:
+            from bench import orchestration
+
+            print("part 2: orchestration overhead", flush=True)
+            results["orchestration"] = orchestration.run(bench, runs=5 if quick else 15)
+        if "burst" in parts:
+            from bench import burst
+
+            print("part 3: burst", flush=True)
+            results["burst"] = burst.run(bench, tenants=tenants)
+        if "cost" in parts:
+            from bench import cost
+
+            print("part 4: cost", flush=True)
+            results["cost"] = cost.run(bench, queued=50 if quick else 200)
+        if "profile" in parts:
+            from bench import profile
+
+            print("profile: pyinstrument", flush=True)
+            results["profile"] = profile.run(bench, requests=50 if quick else 200)
+    results["elapsed_s"] = round(time.monotonic() - began, 1)
+    for part in parts:
+        if isinstance(results.get(part), dict):
+            results[part]["measured"] = (
+                f"{results['machine']['date']}, load average at start {results['machine']['load']}"
+            )
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(results, indent=2, default=str))
+    from bench import report
+
+    Path(args.report).write_text(report.render(results))
+    print(f"wrote {args.report} in {results['elapsed_s']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""HTTP: blueprints and the error handlers that give every answer the same JSON shape."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from provisioner.api import auth, errors, jobs, limits, live, openapi, ops, provisioning, tenants
+
+
+def register(app: Flask) -> None:
+    errors.register(app)
+    limits.init_app(app)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(tenants.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(provisioning.blueprint("provisioning", "/api/v1/provisioning"))
+    # The platform's workspace page already calls the unversioned paths.
+    app.register_blueprint(provisioning.blueprint("provisioning_legacy", "/api/provisioning"))
+    app.register_blueprint(live.blueprint("live", "/api/v1/provisioning"))
+    app.register_blueprint(live.blueprint("live_legacy", "/api/provisioning"))

@@ -1,0 +1,193 @@
+"""Provisioning of one workspace: start, status, retry, continue, skip, cancel, logs, runs.
+
+Mounted at /api/v1/provisioning and, for the platform's existing page, at
+/api/provisioning. Mutating calls write rows and publish work; workers do the work.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from provisioner.api.access import Need, actor, authenticated, load_json, load_query, tenant_for
+from provisioner.api.errors import ApiError
+from provisioner.api.limits import mutating
+from provisioner.api.openapi import documented
+from provisioner.extensions import db
+from provisioner.models import Run, RunEvent, Tenant
+from provisioner.orchestration import audit, runs
+from provisioner.schemas.common import PageQuerySchema, page_of
+from provisioner.schemas.run import (
+    EmptySchema,
+    LogQuerySchema,
+    RetrySchema,
+    RunLogSchema,
+    RunStatusSchema,
+    RunSummarySchema,
+    SkipSchema,
+    StartSchema,
+)
+
+RunPageSchema = page_of(RunSummarySchema, "RunPageSchema")
+
+
+def blueprint(name: str, prefix: str) -> Blueprint:
+    bp = Blueprint(name, __name__, url_prefix=prefix)
+    for rule, view, methods in ROUTES:
+        bp.add_url_rule(rule, view_func=view, methods=methods)
+    return bp
+
+
+@documented(body=StartSchema, response=RunStatusSchema, status=202)
+@mutating
+@authenticated
+def start(tenant_id: str):
+    """Start a run (FULL_POS unless another plan is named)."""
+    tenant = tenant_for(tenant_id, Need.STEER)
+    data = load_json(StartSchema())
+    plan, steps = data.pop("provisioning_type"), data.pop("steps")
+    data["template"] = data["template"] or tenant.category
+    run = runs.start(tenant, runs.StartRequest(plan=plan, steps=steps, options=data), actor())
+    return _status(run.id), 202
+
+
+@documented(response=RunStatusSchema)
+@authenticated
+def status(tenant_id: str):
+    """The status of the workspace's latest run, read from the database."""
+    tenant = tenant_for(tenant_id, Need.READ)
+    run = db.session.execute(
+        select(Run)
+        .where(Run.tenant_id == tenant.id)
+        .order_by(Run.created_at.desc())
+        .limit(1)
+        .options(selectinload(Run.steps))
+    ).scalar_one_or_none()
+    if run is None:
+        raise _no_run()
+    return RunStatusSchema().dump(run)  # one query for the run, one for its steps
+
+
+@documented(body=RetrySchema, response=RunStatusSchema, status=202)
+@mutating
+@authenticated
+def retry(tenant_id: str):
+    """Rerun the failed steps (or one named step), then the rest of the plan."""
+    tenant = tenant_for(tenant_id, Need.STEER)
+    data = load_json(RetrySchema())
+    run = runs.resume(_latest(tenant).id, actor(), kind="retry", step_name=data["step"])
+    _audit(tenant, "retry", run, step=data["step"])
+    return _status(run.id), 202
+
+
+@documented(body=EmptySchema, response=RunStatusSchema, status=202)
+@mutating
+@authenticated
+def continue_(tenant_id: str):
+    """Resume from the first failed or not-reached step."""
+    tenant = tenant_for(tenant_id, Need.STEER)
+    load_json(EmptySchema())
+    run = runs.resume(_latest(tenant).id, actor(), kind="continue")
+    _audit(tenant, "continue", run)
+    return _status(run.id), 202
+
+
+@documented(body=SkipSchema, response=RunStatusSchema)
+@mutating
+@authenticated
+def skip_step(tenant_id: str):
+    """Skip an optional or non-critical step; the run goes on."""
+    tenant = tenant_for(tenant_id, Need.STEER)
+    data = load_json(SkipSchema())
+    run = runs.skip(_latest(tenant).id, data["step"], actor())
+    _audit(tenant, "skip", run, step=data["step"])
+    return _status(run.id)
+
+
+@documented(body=EmptySchema, response=RunStatusSchema)
+@mutating
+@authenticated
+def cancel(tenant_id: str):
+    """Cancel the active run: its tasks are revoked, no further step starts."""
+    tenant = tenant_for(tenant_id, Need.STEER)
+    load_json(EmptySchema())
+    run = runs.cancel(_latest(tenant).id, actor())
+    _audit(tenant, "cancel", run)
+    return _status(run.id)
+
+
+@documented(query=LogQuerySchema, response=RunLogSchema)
+@authenticated
+def logs(tenant_id: str):
+    """The run's event log."""
+    tenant = tenant_for(tenant_id, Need.READ)
+    query = load_query(LogQuerySchema())
+    run_id = query["run_id"] or _latest(tenant).id
+    if query["run_id"] and db.session.get(Run, run_id) is None:
+        raise ApiError(404, "not_found", "no such run")
+    events = db.session.execute(
+        select(RunEvent)
+        .join(Run)
+        .where(RunEvent.run_id == run_id, Run.tenant_id == tenant.id, RunEvent.id > query["after"])
+        .order_by(RunEvent.id)
+        .limit(query["limit"])
+    ).scalars()
+    return RunLogSchema().dump({"run_id": run_id, "events": events})
+
+
+@documented(query=PageQuerySchema, response=RunPageSchema)
+@authenticated
+def run_list(tenant_id: str):
+    """The workspace's runs, newest first."""
+    tenant = tenant_for(tenant_id, Need.READ)
+    query = load_query(PageQuerySchema())
+    page, size = query["page"], query["size"]
+    total = db.session.execute(
+        select(func.count()).select_from(Run).where(Run.tenant_id == tenant.id)
+    ).scalar_one()
+    items = db.session.execute(
+        select(Run)
+        .where(Run.tenant_id == tenant.id)
+        .order_by(Run.created_at.desc())
+        .offset((page - 1) * size)
+        .limit(size)
+    ).scalars()
+    return RunPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+
+
+ROUTES = [
+    ("/tenants/<tenant_id>/start", start, ["POST"]),
+    ("/tenants/<tenant_id>/status", status, ["GET"]),
+    ("/tenants/<tenant_id>/retry", retry, ["POST"]),
+    ("/tenants/<tenant_id>/continue", continue_, ["POST"]),
+    ("/tenants/<tenant_id>/skip-step", skip_step, ["POST"]),
+    ("/tenants/<tenant_id>/cancel", cancel, ["POST"]),
+    ("/tenants/<tenant_id>/logs", logs, ["GET"]),
+    ("/tenants/<tenant_id>/runs", run_list, ["GET"]),
+]
+
+
+def _audit(tenant: Tenant, action: str, run: Run, **details: object) -> None:
+    audit.record(tenant, actor(), action, run.id, **details)
+    db.session.commit()
+
+
+def _latest(tenant: Tenant) -> Run:
+    run = runs.latest_run(tenant.id)
+    if run is None:
+        raise _no_run()
+    return run
+
+
+def _no_run() -> ApiError:
+    return ApiError(404, "no_run", "this workspace has not been provisioned yet")
+
+
+def _status(run_id: object) -> dict:
+    """The run with its steps: two queries, whatever the number of steps."""
+    db.session.expire_all()
+    run = db.session.execute(
+        select(Run).where(Run.id == run_id).options(selectinload(Run.steps))
+    ).scalar_one()
+    return RunStatusSchema().dump(run)

@@ -1,0 +1,58 @@
+"""The Flask app factory: config, extensions, blueprints, error handlers, CLI, Celery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from provisioner import config
+from provisioner.celery_app import celery_init_app
+from provisioner.extensions import db, migrate
+from provisioner.observability import logging as json_logging
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask("provisioner")
+    app.config.from_mapping(config.from_env())
+    if overrides:
+        app.config.update(overrides)
+    json_logging.init_app(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    _sqlite_pragmas(app)
+
+    from provisioner import api, cli, web
+    from provisioner.api import metrics, webhooks
+    from provisioner.observability import live
+
+    api.register(app)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(webhooks.bp)
+    cli.register(app)
+    web.register(app)
+    celery_init_app(app)
+    live.init_app(app)
+    return app
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    """The embedded demo's SQLite: WAL so that readers do not block the writer."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    with app.app_context():
+
+        @event.listens_for(db.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()

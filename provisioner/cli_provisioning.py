@@ -1,0 +1,166 @@
+"""`flask --app wsgi provisioning status|start|retry|cancel TENANT`, for operators.
+
+TENANT is a workspace's id or slug. The commands go through orchestration as the API does,
+and leave the same audit entries, with the actor `cli:<login>`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from provisioner.extensions import db
+from provisioner.models import Run, Tenant
+from provisioner.orchestration import audit, runs
+from provisioner.orchestration.chain import QueueUnavailable
+from provisioner.orchestration.errors import Conflict
+from provisioner.orchestration.plans import PLAN_NAMES, PlanError
+from provisioner.orchestration.states import InvalidTransition
+from provisioner.schemas.run import RunStatusSchema, StartSchema
+from provisioner.steps import STEP_NAMES
+
+provisioning = AppGroup("provisioning", help="Provision workspaces and steer their runs.")
+TENANT = click.argument("tenant")
+
+
+@provisioning.command("status")
+@TENANT
+@click.option("--json", "as_json", is_flag=True, help="The API's status document instead.")
+def status(tenant: str, as_json: bool) -> None:
+    """Show the workspace's latest run, step by step."""
+    workspace = _tenant(tenant)
+    run = runs.latest_run(workspace.id)
+    if run is None:
+        click.echo(f"{workspace.slug}: not provisioned yet ({workspace.provisioning_status})")
+    elif as_json:
+        click.echo(json.dumps(RunStatusSchema().dump(run), indent=2))
+    else:
+        _show(workspace, run)
+
+
+@provisioning.command("start")
+@TENANT
+@click.option("--plan", type=click.Choice(PLAN_NAMES), default="FULL_POS", show_default=True)
+@click.option("--step", "steps", multiple=True, type=click.Choice(STEP_NAMES), help="CUSTOM")
+@click.option("--demo-data", is_flag=True, help="Also create demo items.")
+@click.option("--no-pos-store", is_flag=True, help="No separate POS store warehouse.")
+@click.option("--template", help="Business template (default: the workspace's category).")
+def start(
+    tenant: str,
+    *,
+    plan: str,
+    steps: tuple[str, ...],
+    demo_data: bool,
+    no_pos_store: bool,
+    template: str | None,
+) -> None:
+    """Start a run."""
+    workspace = _tenant(tenant)
+    body = {
+        "provisioning_type": plan,
+        "include_demo_data": demo_data,
+        "pos_store_enabled": not no_pos_store,
+        "template": template,
+        "steps": list(steps) or None,
+    }
+    with _refusals():
+        options = StartSchema().load({k: v for k, v in body.items() if v is not None})
+        plan, names = options.pop("provisioning_type"), options.pop("steps")
+        options["template"] = options["template"] or workspace.category
+        request = runs.StartRequest(plan=plan, steps=names, options=options)
+        # runs.start audits the start itself, in the transaction that declares the run.
+        _steer(workspace, None, lambda: runs.start(workspace, request, _actor()))
+
+
+@provisioning.command("retry")
+@TENANT
+@click.option("--step", type=click.Choice(STEP_NAMES), help="Rerun this step, then the rest.")
+def retry(tenant: str, step: str | None) -> None:
+    """Rerun the failed steps of the latest run (or one named step), then the rest."""
+    workspace = _tenant(tenant)
+    run_id = _latest(workspace).id
+    with _refusals():
+        _steer(
+            workspace,
+            "retry",
+            lambda: runs.resume(run_id, _actor(), kind="retry", step_name=step),
+            step=step,
+        )
+
+
+@provisioning.command("cancel")
+@TENANT
+def cancel(tenant: str) -> None:
+    """Cancel the active run: its tasks are revoked, no further step starts."""
+    workspace = _tenant(tenant)
+    run_id = _latest(workspace).id
+    with _refusals():
+        _steer(workspace, "cancel", lambda: runs.cancel(run_id, _actor()))
+
+
+def _steer(tenant: Tenant, action: str | None, command: Callable[[], Run], **details: Any) -> None:
+    run = command()
+    if action is not None:
+        audit.record(tenant, _actor(), action, run.id, **{k: v for k, v in details.items() if v})
+    db.session.commit()
+    db.session.expire_all()
+    _show(tenant, db.session.get(Run, run.id))
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """What orchestration refuses, as a one-line error and exit status 1."""
+    try:
+        yield
+    except Conflict as exc:
+        raise click.ClickException(exc.message) from None
+    except (PlanError, InvalidTransition) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:
+        raise click.ClickException(json.dumps(exc.normalized_messages())) from None
+    except QueueUnavailable:
+        raise click.ClickException("the task queue is unreachable; nothing was changed") from None
+
+
+def _tenant(ref: str) -> Tenant:
+    try:
+        tenant = db.session.get(Tenant, uuid.UUID(ref))
+    except ValueError:
+        tenant = db.session.execute(select(Tenant).where(Tenant.slug == ref)).scalar_one_or_none()
+    if tenant is None:
+        raise click.ClickException(f"no workspace {ref!r} (give its id or its slug)")
+    return tenant
+
+
+def _latest(tenant: Tenant) -> Run:
+    run = runs.latest_run(tenant.id)
+    if run is None:
+        raise click.ClickException(f"{tenant.slug} has not been provisioned yet")
+    return run
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _show(tenant: Tenant, run: Run) -> None:
+    click.echo(f"{tenant.name} ({tenant.slug}, {tenant.id})")
+    click.echo(f"run {run.id}  {run.plan}  {run.status}  {run.progress}%")
+    for step in run.steps:
+        took = f"{step.duration_ms} ms" if step.duration_ms is not None else ""
+        manual = f" ({step.manual_attempts} manual)" if step.manual_attempts else ""
+        click.echo(
+            f"  {step.position:>2} {step.name:<26} {step.status:<12}"
+            f" {step.attempts} attempts{manual} {took}".rstrip()
+        )
+        if step.error and step.status in ("failed", "retrying"):
+            click.echo(f"       {step.error.get('message', '')}")

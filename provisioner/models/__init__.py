@@ -1,0 +1,37 @@
+"""The database of record: every tenant, run, step and event lives here and only here."""
+
+from provisioner.models.audit import AuditEntry
+from provisioner.models.job import JobStatus, JobType, SiteJob, SiteJobEvent
+from provisioner.models.run import Run, RunEvent, Step
+from provisioner.models.status import (
+    ProvisioningStatus,
+    Role,
+    RunStatus,
+    StepStatus,
+    TenantStatus,
+)
+from provisioner.models.tenant import Tenant
+from provisioner.models.user import Membership, User
+from provisioner.models.webhook import DeliveryStatus, Webhook, WebhookDelivery
+
+__all__ = [
+    "AuditEntry",
+    "DeliveryStatus",
+    "JobStatus",
+    "JobType",
+    "Membership",
+    "ProvisioningStatus",
+    "Role",
+    "Run",
+    "RunEvent",
+    "RunStatus",
+    "SiteJob",
+    "SiteJobEvent",
+    "Step",
+    "StepStatus",
+    "Tenant",
+    "TenantStatus",
+    "User",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -1,0 +1,1 @@
+"""Logs, metrics and the context (correlation id, tenant, run, step) that ties them together."""

@@ -1,0 +1,186 @@
+"""What a worker records while it runs a site job: claim, progress, output, outcome.
+
+Every write is guarded by the job's status and task id as stored: a job cancelled (or
+handed to a newer task by a retry) is never touched by the old task again, and an outcome
+that arrives after a cancel is logged as ignored, never applied to the tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from provisioner import sites
+from provisioner.engine import EngineCredentials
+from provisioner.extensions import db
+from provisioner.models import JobStatus, JobType, SiteJob, Tenant, TenantStatus
+from provisioner.models.job import ACTIVE_JOB_STATUSES
+from provisioner.models.types import utcnow
+from provisioner.orchestration import engines
+from provisioner.orchestration.job_records import add_event, event, lock_job, set_status
+from provisioner.sites import SiteBackup, SiteCreated, SiteDeleted, SiteJobError, SiteOutcome
+
+log = logging.getLogger(__name__)
+MAX_LINE = 2000  # characters of one output line kept in the log
+
+
+@dataclass(frozen=True)
+class Claim:
+    run: bool
+    reason: str
+    job_type: JobType | None = None
+    site: str | None = None
+
+
+def claim(job_id: str, task_id: str, worker: str | None = None) -> Claim:
+    """Decide whether this delivery runs the job; if so, mark it running (committed)."""
+    job = lock_job(job_id)
+    if job is None:
+        db.session.rollback()
+        return Claim(False, "no such job")
+    if job.task_id != task_id:
+        db.session.rollback()
+        return Claim(False, "another task runs this job now")
+    if job.status not in ACTIVE_JOB_STATUSES:
+        db.session.rollback()
+        return Claim(False, f"the job is {job.status}")
+    tenant = job.tenant
+    if job.job_type == JobType.CREATE_SITE:
+        site: str | None = sites.site_name(tenant.slug)
+    else:
+        site = tenant.engine_site
+    if site is None:
+        error = sites.PermanentSiteError("the workspace has no site of its own")
+        _record_failure(job, error)
+        db.session.commit()
+        return Claim(False, error.message)
+    job.attempts += 1
+    set_status(job, JobStatus.RUNNING, f"attempt {job.attempts}: {job.job_type} of {site}")
+    event(job, "started", f"attempt {job.attempts} on {worker or 'a worker'}")
+    db.session.commit()
+    return Claim(True, "claimed", JobType(job.job_type), site)
+
+
+class Reporter:
+    """The job's record as a backend sees it (`sites.JobContext`), for one task."""
+
+    def __init__(self, job_id: str, task_id: str) -> None:
+        self.job_id, self.task_id = uuid.UUID(job_id), task_id
+
+    def step(self, progress: int, message: str) -> None:
+        changed = db.session.execute(
+            update(SiteJob)
+            .where(*self._ours())
+            .values(progress=progress, message=message, updated_at=utcnow())
+        ).rowcount
+        if not changed:
+            db.session.rollback()
+            raise sites.JobCancelled(f"the job was cancelled before: {message}")
+        add_event(self.job_id, "step", message)
+
+    def output(self, line: str) -> None:
+        add_event(self.job_id, "output", line[:MAX_LINE])
+
+    def wanted(self) -> bool:
+        row = db.session.execute(select(SiteJob.id).where(*self._ours())).first()
+        db.session.rollback()  # end the read's transaction
+        return row is not None
+
+    def _ours(self) -> tuple[Any, ...]:
+        return (
+            SiteJob.id == self.job_id,
+            SiteJob.task_id == self.task_id,
+            SiteJob.status == JobStatus.RUNNING,
+        )
+
+
+def retrying(job_id: str, task_id: str, exc: SiteJobError, countdown: float) -> None:
+    job = lock_job(job_id)
+    if job is None or not _ours(job, task_id):
+        db.session.rollback()
+        return
+    job.error = exc.summary()
+    job.message = f"attempt {job.attempts} failed: {exc.message}; next in {countdown:.0f} s"
+    event(job, "retry_scheduled", job.message)
+    db.session.commit()
+
+
+def complete(job_id: str, task_id: str, outcome: SiteOutcome) -> bool:
+    """Apply the outcome to the tenant and complete the job, unless it is no longer ours."""
+    job = lock_job(job_id)
+    if job is None:
+        db.session.rollback()
+        return False
+    if not _ours(job, task_id):
+        event(
+            job,
+            "late_result_ignored",
+            f"the job was {job.status} when its {job.job_type} finished; not applied: "
+            f"{outcome.public()}",
+        )
+        db.session.commit()
+        return False
+    tenant = db.session.execute(
+        select(Tenant).where(Tenant.id == job.tenant_id).with_for_update()
+    ).scalar_one()
+    _apply(tenant, outcome)
+    job.progress, job.result, job.error = 100, outcome.public(), None
+    set_status(job, JobStatus.COMPLETED, _summary(outcome))
+    event(job, "completed", _summary(outcome))
+    db.session.commit()
+    return True
+
+
+def fail(job_id: str, task_id: str, exc: SiteJobError) -> None:
+    job = lock_job(job_id)
+    if job is None:
+        db.session.rollback()
+        return
+    if not _ours(job, task_id):
+        event(job, "late_result_ignored", f"the job was {job.status}; failure: {exc.message}")
+    else:
+        _record_failure(job, exc)
+    db.session.commit()
+
+
+def stopped(job_id: str, reason: str) -> None:
+    add_event(job_id, "stopped", reason)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _ours(job: SiteJob, task_id: str) -> bool:
+    return job.task_id == task_id and job.status == JobStatus.RUNNING
+
+
+def _record_failure(job: SiteJob, exc: SiteJobError) -> None:
+    job.error = exc.summary()
+    set_status(job, JobStatus.FAILED, f"failed: {exc.message}")
+    event(job, "failed", exc.message)
+
+
+def _apply(tenant: Tenant, outcome: SiteOutcome) -> None:
+    if isinstance(outcome, SiteCreated):
+        # From now on provisioning targets this site (engines.credentials_for).
+        engines.assign_site(
+            tenant,
+            EngineCredentials(outcome.url, outcome.api_key, outcome.api_secret, outcome.site),
+        )
+        tenant.status = TenantStatus.ACTIVE
+    elif isinstance(outcome, SiteDeleted):
+        tenant.status = TenantStatus.ARCHIVED
+
+
+def _summary(outcome: SiteOutcome) -> str:
+    if isinstance(outcome, SiteCreated):
+        made = "kept (it existed), with new API keys" if outcome.reused else "created"
+        return f"site {outcome.site} {made}; the workspace now uses it"
+    if isinstance(outcome, SiteBackup):
+        return f"backup of {outcome.site}: {len(outcome.files)} files"
+    already = " (it was gone already)" if outcome.already_gone else ""
+    return f"site {outcome.site} dropped{already}; the workspace is archived"

@@ -1,0 +1,231 @@
+"""Commands on site jobs: create, retry, cancel.
+
+The discipline of runs: change the database under a row lock, commit, then publish the
+job's task (its id chosen up front and stored on the job). If publishing fails the change
+is undone and `QueueUnavailable` goes up (the API answers 503).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kombu.exceptions import OperationalError
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from provisioner.extensions import db
+from provisioner.models import JobStatus, JobType, Run, SiteJob, Tenant, TenantStatus
+from provisioner.models.job import ACTIVE_JOB_STATUSES
+from provisioner.models.status import ACTIVE_RUN_STATUSES
+from provisioner.models.types import utcnow
+from provisioner.orchestration import chain
+from provisioner.orchestration.errors import Conflict
+from provisioner.orchestration.job_records import event, lock_job, set_status
+
+log = logging.getLogger(__name__)
+
+TASK_PREFIX = "provisioner.site_jobs."
+ONE_ACTIVE_JOB = "uq_site_jobs_one_active_per_tenant_type"
+RETRYABLE = (JobStatus.FAILED, JobStatus.COMPLETED)
+
+
+def task_name(job_type: str) -> str:
+    return TASK_PREFIX + job_type
+
+
+def create(tenant: Tenant, job_type: JobType, actor: str) -> SiteJob:
+    """Declare a job, commit, then publish its task."""
+    locked = db.session.execute(
+        select(Tenant).where(Tenant.id == tenant.id).with_for_update()
+    ).scalar_one()
+    _refuse_if_unfit(locked, job_type)
+    job = SiteJob(
+        tenant=locked,
+        job_type=job_type,
+        status=JobStatus.PENDING,
+        progress=0,
+        attempts=0,
+        message="queued",
+        task_id=str(uuid.uuid4()),
+        created_by=actor,
+        created_at=utcnow(),
+    )
+    db.session.add(job)
+    event(job, "created", f"{job_type} asked by {actor}")
+    _commit(locked.id, job_type)
+    job_id = job.id
+
+    def undo() -> None:
+        db.session.delete(db.session.get(SiteJob, job_id))
+
+    _publish_or_undo(job, undo)
+    return job
+
+
+def retry(job_id: Any, actor: str) -> SiteJob:
+    """Run a failed or completed job again (every backend command is safe to repeat)."""
+    job = _locked(job_id)
+    if job.status not in RETRYABLE:
+        db.session.rollback()
+        raise Conflict(
+            f"the job is {job.status}; only failed or completed jobs can be retried",
+            status=job.status,
+        )
+    undo = _snapshot(job)
+    set_status(job, JobStatus.PENDING, f"retry asked by {actor}")
+    job.task_id = str(uuid.uuid4())
+    job.progress, job.error, job.result = 0, None, None
+    event(job, "retry", f"retry asked by {actor}")
+    _commit(job.tenant_id, job.job_type)
+    _publish_or_undo(job, undo)
+    return job
+
+
+def cancel(job_id: Any, actor: str) -> SiteJob:
+    """Stop a pending or running job: recorded first, then its task is revoked.
+
+    The worker checks the job's status before every change it makes and after every
+    backend call, so even a revoke lost on the way changes nothing on the engine or the
+    tenant after this commit (a result that arrives late is logged as ignored).
+    """
+    job = _locked(job_id)
+    if job.status not in ACTIVE_JOB_STATUSES:
+        db.session.rollback()
+        raise Conflict(
+            f"the job is {job.status}; only a pending or running job can be cancelled",
+            status=job.status,
+        )
+    task_id = job.task_id
+    set_status(job, JobStatus.CANCELLED, f"cancelled by {actor}")
+    event(job, "cancelled", f"cancelled by {actor}")
+    db.session.commit()
+    if task_id:
+        _revoke(task_id)
+    return job
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _refuse_if_unfit(tenant: Tenant, job_type: JobType) -> None:
+    """Conflicts of the request with the workspace as it is (409 with the reason)."""
+    reason = _unfit(tenant, job_type)
+    if reason:
+        db.session.rollback()
+        raise Conflict(reason, tenant_status=tenant.status, site=tenant.engine_site)
+    active = _active_job(tenant.id, job_type)
+    if active is not None:
+        db.session.rollback()
+        raise Conflict(
+            f"a {job_type} job is already active for this workspace",
+            job_id=str(active.id),
+            status=active.status,
+        )
+
+
+def _unfit(tenant: Tenant, job_type: JobType) -> str | None:
+    archived = tenant.status == TenantStatus.ARCHIVED
+    if job_type != JobType.BACKUP_SITE and _run_active(tenant.id):
+        return "a provisioning run is active for this workspace; wait for it or cancel it"
+    if job_type == JobType.CREATE_SITE:
+        if tenant.has_own_site and not archived:
+            return f"the workspace has its own site already ({tenant.engine_site})"
+        return None
+    if not tenant.has_own_site or archived:
+        return "the workspace has no site of its own"
+    if job_type == JobType.DELETE_SITE and not _made_by_a_job(tenant):
+        return (
+            f"site {tenant.engine_site} was not made by a create_site job of this workspace; "
+            "it is not dropped from here"
+        )
+    return None
+
+
+def _run_active(tenant_id: Any) -> bool:
+    stmt = select(Run.id).where(Run.tenant_id == tenant_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+    return db.session.execute(stmt.limit(1)).first() is not None
+
+
+def _made_by_a_job(tenant: Tenant) -> bool:
+    results = db.session.execute(
+        select(SiteJob.result).where(
+            SiteJob.tenant_id == tenant.id,
+            SiteJob.job_type == JobType.CREATE_SITE,
+            SiteJob.status == JobStatus.COMPLETED,
+        )
+    ).scalars()
+    return any((result or {}).get("site") == tenant.engine_site for result in results)
+
+
+def _active_job(tenant_id: Any, job_type: str) -> SiteJob | None:
+    return db.session.execute(
+        select(SiteJob).where(
+            SiteJob.tenant_id == tenant_id,
+            SiteJob.job_type == job_type,
+            SiteJob.status.in_(ACTIVE_JOB_STATUSES),
+        )
+    ).scalar_one_or_none()
+
+
+def _commit(tenant_id: Any, job_type: str) -> None:
+    """Commit; the database's one-active-job index turns a lost race into a 409."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if ONE_ACTIVE_JOB not in str(exc.orig):
+            raise
+        active = _active_job(tenant_id, job_type)
+        raise Conflict(
+            f"a {job_type} job is already active for this workspace",
+            job_id=str(active.id) if active else None,
+            status=active.status if active else None,
+        ) from None
+
+
+def _locked(job_id: Any) -> SiteJob:
+    job = lock_job(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} not found")
+    return job
+
+
+def _snapshot(job: SiteJob) -> Callable[[], None]:
+    """Remember the job as it is, to put back if publishing fails."""
+    saved = {a.key: getattr(job, a.key) for a in inspect(job).mapper.column_attrs}
+    job_id = job.id
+
+    def undo() -> None:
+        row = db.session.get(SiteJob, job_id)
+        for name, value in saved.items():
+            setattr(row, name, value)
+
+    return undo
+
+
+def _publish_or_undo(job: SiteJob, undo: Callable[[], None]) -> None:
+    signature = chain.celery_app().signature(
+        task_name(job.job_type),
+        args=(str(job.id),),
+        kwargs={"tenant": job.tenant.slug},  # a label for Flower and the logs
+        task_id=job.task_id,
+    )
+    try:
+        signature.apply_async(retry=True, retry_policy=chain.PUBLISH_RETRY)
+    except (OperationalError, OSError) as exc:
+        log.error("could not publish site job %s: %s", job.id, exc)
+        lock_job(job.id)
+        undo()
+        db.session.commit()
+        raise chain.QueueUnavailable(str(exc)) from exc
+
+
+def _revoke(task_id: str) -> None:
+    """Best effort: the database already says cancelled, and the worker checks it."""
+    try:
+        chain.celery_app().control.revoke(task_id, terminate=True)
+    except (OperationalError, OSError) as exc:
+        log.warning("could not broadcast the revoke of task %s: %s", task_id, exc)

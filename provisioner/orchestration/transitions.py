@@ -1,0 +1,220 @@
+"""The only code that changes a run's or a step's state.
+
+Callers hold the run's row lock (see `lock_run`) for the whole change, so the API, the
+workers, the CLI and the watchdog never interleave on one run. Every change is checked
+against the state machine in `states.py` and leaves an event in the run's log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from provisioner.extensions import db
+from provisioner.models import (
+    ProvisioningStatus,
+    Run,
+    RunEvent,
+    RunStatus,
+    Step,
+    StepStatus,
+    Tenant,
+)
+from provisioner.models.types import utcnow
+from provisioner.observability import live
+from provisioner.orchestration import states
+from provisioner.webhooks import deliveries as webhooks
+
+# A failed step counts as settled only when it is not critical: the run went on without it.
+_SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+_UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
+
+_TENANT_STATUS = {
+    RunStatus.PENDING: ProvisioningStatus.PROVISIONING,
+    RunStatus.IN_PROGRESS: ProvisioningStatus.PROVISIONING,
+    RunStatus.COMPLETED: ProvisioningStatus.PROVISIONED,
+    RunStatus.PARTIAL: ProvisioningStatus.PARTIAL,
+    RunStatus.FAILED: ProvisioningStatus.FAILED,
+}
+
+
+def lock_run(run_id: uuid.UUID | str) -> Run | None:
+    """Load a run with its tenant's row and its own row locked until the transaction ends.
+
+    Every change of any run of a tenant takes the tenant's row lock first (a start takes it
+    too), so changes of one tenant's runs happen one at a time and in one lock order: no
+    deadlock between a start, a retry and a worker, and no race on "one active run".
+    """
+    tenant_id = db.session.execute(
+        select(Run.tenant_id).where(Run.id == _uuid(run_id))
+    ).scalar_one_or_none()
+    if tenant_id is None:
+        return None
+    lock_tenant(tenant_id)
+    stmt = (
+        select(Run)
+        .where(Run.id == _uuid(run_id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def lock_tenant(tenant_id: uuid.UUID) -> Tenant:
+    stmt = (
+        select(Tenant)
+        .where(Tenant.id == tenant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return db.session.execute(stmt).scalar_one()
+
+
+def event(
+    run: Run,
+    kind: str,
+    *,
+    step: Step | None = None,
+    message: str | None = None,
+    duration_ms: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> RunEvent:
+    if run.id is None:  # a run declared in this transaction gets its id on flush
+        db.session.flush()
+    entry = RunEvent(
+        run_id=run.id,
+        step=step.name if step else None,
+        kind=kind,
+        status=(step.status if step else run.status),
+        attempt=step.attempts if step else None,
+        message=message,
+        duration_ms=duration_ms,
+        data=data,
+        created_at=utcnow(),
+    )
+    db.session.add(entry)
+    live.changed(run)
+    return entry
+
+
+def set_run_status(run: Run, target: RunStatus, reason: str | None = None) -> None:
+    states.check_run(run.status, target, reason)
+    run.status = target
+    now = utcnow()
+    if target == RunStatus.IN_PROGRESS and run.started_at is None:
+        run.started_at = now
+    if target in (RunStatus.PENDING, RunStatus.IN_PROGRESS):
+        run.finished_at = None
+    else:
+        run.finished_at = now
+        run.current_step = None
+    sync_tenant(run)
+    if target in webhooks.FINAL:
+        webhooks.run_finished(run)
+
+
+def set_step_status(step: Step, target: StepStatus, note: str | None = None) -> None:
+    states.check_step(step.status, target)
+    # Retries and take-overs go on with the step's attempt; a settled step starts afresh.
+    resumed = step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+    step.status = target
+    now = utcnow()
+    if target == StepStatus.RUNNING:
+        step.started_at = step.started_at if resumed and step.started_at else now
+        step.finished_at = None
+        step.duration_ms = None
+        step.heartbeat_at = now
+        step.next_attempt_at = None
+    elif target == StepStatus.PENDING:
+        step.started_at = step.finished_at = step.duration_ms = None
+        step.next_attempt_at = None
+        step.error = None
+        step.note = note
+    elif target in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED):
+        step.finished_at = now
+        step.next_attempt_at = None
+        if step.started_at is not None:
+            step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    if note is not None:
+        step.note = note
+
+
+def mark_not_reached(run: Run, after: Step, why: str) -> None:
+    """Steps after `after` that will not run now say so, instead of looking pending."""
+    for step in run.steps:
+        if step.position > after.position and step.status == StepStatus.PENDING:
+            set_step_status(step, StepStatus.NOT_REACHED, why)
+            event(run, "step_not_reached", step=step, message=why)
+
+
+def settle(run: Run) -> None:
+    """Recompute progress and current step; finish the run once no step is left to run."""
+    total = len(run.steps) or 1
+    done = sum(1 for s in run.steps if s.status in _SETTLED or _failed_softly(s))
+    run.progress = min(100, done * 100 // total)
+    unfinished = [s for s in run.steps if s.status in _UNFINISHED]
+    if unfinished:
+        run.current_step = unfinished[0].name
+        return
+    if run.status not in (RunStatus.PENDING, RunStatus.IN_PROGRESS):
+        return
+    outcome = final_status(run)
+    if run.status == RunStatus.PENDING:  # nothing was left to run at all
+        set_run_status(run, RunStatus.IN_PROGRESS)
+    set_run_status(run, outcome)
+    if outcome in (RunStatus.COMPLETED, RunStatus.PARTIAL):
+        run.progress = 100
+    event(run, f"run_{outcome.lower()}", message=summary(run))
+
+
+def final_status(run: Run) -> RunStatus:
+    if any(s.status == StepStatus.FAILED and s.critical for s in run.steps):
+        return RunStatus.FAILED
+    if any(s.status in (StepStatus.NOT_REACHED, StepStatus.CANCELLED) for s in run.steps):
+        return RunStatus.FAILED
+    # Skipped by a person, or failed without stopping the run: not everything was made.
+    if any(
+        s.status == StepStatus.FAILED or (s.status == StepStatus.SKIPPED and s.planned)
+        for s in run.steps
+    ):
+        return RunStatus.PARTIAL
+    return RunStatus.COMPLETED
+
+
+def summary(run: Run) -> str:
+    counts: dict[str, int] = {}
+    for step in run.steps:
+        counts[step.status] = counts.get(step.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def sync_tenant(run: Run) -> None:
+    """Keep the tenant's provisioning_status true to its latest run."""
+    tenant = run.tenant
+    if run.status in _TENANT_STATUS:
+        tenant.provisioning_status = _TENANT_STATUS[run.status]
+        return
+    # Cancelled: the workspace is as provisioned as its last finished run made it.
+    previous = db.session.execute(
+        select(Run.status)
+        .where(
+            Run.tenant_id == run.tenant_id,
+            Run.id != run.id,
+            Run.status.in_([RunStatus.COMPLETED, RunStatus.PARTIAL]),
+        )
+        .order_by(Run.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    tenant.provisioning_status = (
+        _TENANT_STATUS[RunStatus(previous)] if previous else ProvisioningStatus.NOT_PROVISIONED
+    )
+
+
+def _failed_softly(step: Step) -> bool:
+    return step.status == StepStatus.FAILED and not step.critical
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -1,0 +1,151 @@
+"""The one small interface every provisioning step implements, and what a step is given.
+
+Steps know ERPNext and nothing else: no Flask, no Celery, no SQLAlchemy. A step gets a
+`StepContext` (engine client, tenant, options, the run's metadata, a per-site lock) and
+returns a `StepResult`. Errors it raises decide what happens next:
+transient engine errors are retried by the task wrapper; anything else fails the step,
+and the step's `critical` flag decides whether the run stops or goes on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from provisioner.engine import EngineClient, PermanentEngineError, TransientEngineError
+
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class TenantProfile:
+    """The workspace as the steps see it."""
+
+    name: str  # also the ERPNext company name
+    slug: str
+    country_code: str
+    country: str  # as ERPNext spells it
+    currency: str
+    timezone: str
+    wanted_chart: str  # the chart the platform asks for; resolved against the engine
+    shared_site: bool  # False when the tenant has a site of its own
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    include_demo_data: bool = False
+    pos_store_enabled: bool = True
+    country_template: bool = True
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    mode: str
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    code: str
+    name: str
+    rate: float
+    stock_item: bool = True
+
+
+@dataclass(frozen=True)
+class BusinessTemplate:
+    """Values for one kind of business, kept as data (see provisioner/catalog/templates)."""
+
+    name: str
+    title: str
+    selling_settings: Mapping[str, Any]
+    stock_settings: Mapping[str, Any]
+    payment_methods: tuple[PaymentMethod, ...]
+    demo_items: tuple[DemoItem, ...]
+
+
+LockFactory = Callable[[str], AbstractContextManager[None]]
+
+
+@dataclass
+class StepContext:
+    engine: EngineClient
+    tenant: TenantProfile
+    options: RunOptions
+    template: BusinessTemplate
+    metadata: Mapping[str, Any]
+    # lock(name) serializes a block across every worker writing to the same engine site.
+    lock: LockFactory
+    # True when a transient error now would fail the step for good (no retry left).
+    last_attempt: bool = False
+    # How long a successful engine health check may be reused (seconds).
+    health_ttl: float = 45.0
+
+    def need(self, key: str, producer: str) -> Any:
+        """A value an earlier step stored, or a clear failure naming that step."""
+        value = self.metadata.get(key)
+        if value in (None, ""):
+            raise MissingPrerequisite(f"{key} is not known yet: run {producer} first")
+        return value
+
+
+@dataclass
+class StepResult:
+    result: dict[str, Any] = field(default_factory=dict)  # references to what the step made
+    metadata: dict[str, Any] = field(default_factory=dict)  # merged into the run's metadata
+    notes: list[str] = field(default_factory=list)  # plain-word remarks for people
+
+
+class StepError(Exception):
+    """The step cannot succeed as things are (validation, missing prerequisite…)."""
+
+
+class MissingPrerequisite(StepError):
+    pass
+
+
+class NonCriticalFailure(StepError):
+    """Part of a step failed that the run can do without; what did succeed is kept."""
+
+    def __init__(self, message: str, partial: StepResult) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@contextmanager
+def non_critical(ctx: StepContext, what: str, partial: StepResult) -> Iterator[None]:
+    """Turn a failure of an optional part into a NonCriticalFailure.
+
+    Permanent errors fail the part at once; transient ones only when no retry is left
+    (until then the whole step is retried, and its idempotent parts are no-ops).
+    """
+    try:
+        yield
+    except PermanentEngineError as exc:
+        raise NonCriticalFailure(f"{what}: {exc.message}", partial) from exc
+    except TransientEngineError as exc:
+        if not ctx.last_attempt:
+            raise
+        raise NonCriticalFailure(f"{what}: {exc.message}", partial) from exc
+
+
+class Step(ABC):
+    """One provisioning step: makes sure of one thing in ERPNext, idempotently."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # for people: "Create the company"
+    critical: ClassVar[bool] = True  # its failure fails the run
+    optional: ClassVar[bool] = False  # a person may skip it
+    requires: ClassVar[tuple[str, ...]] = ()  # steps whose results it reads
+    max_retries: ClassVar[int] = DEFAULT_MAX_RETRIES
+
+    def skip_reason(self, options: RunOptions) -> str | None:
+        """Why this step will not run with these options, or None."""
+        return None
+
+    @abstractmethod
+    def run(self, ctx: StepContext) -> StepResult:
+        """Make sure of the step's documents; return references to them."""

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from provisioner.engine.health import health_cache
+from provisioner.steps.base import Step, StepContext, StepResult
+
+
+class CheckEngine(Step):
+    """The engine answers and the credentials work (cached for a short while)."""
+
+    name = "check_engine"
+    title = "Check the ERPNext engine"
+
+    def run(self, ctx: StepContext) -> StepResult:
+        health = health_cache.check(ctx.engine, ctx.health_ttl)
+        return StepResult(
+            result={
+                "user": health.user,
+                "setup_complete": health.setup_complete,
+                "cached": health.cached,
+            },
+            metadata={"engine_user": health.user},
+        )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from provisioner.steps.base import RunOptions, Step, StepContext, StepResult
+from provisioner.steps.ensure import ensure
+
+ITEM_GROUP = "Products"
+UOM = "Nos"
+
+
+class CreateDemoItems(Step):
+    """A few demo items to sell, only when asked for (`include_demo_data`).
+
+    Items belong to the whole site, so their codes carry the company's abbreviation.
+    """
+
+    name = "create_demo_items"
+    title = "Create demo items"
+    critical = False
+    optional = True
+    requires = ("create_company",)
+
+    def skip_reason(self, options: RunOptions) -> str | None:
+        return None if options.include_demo_data else "include_demo_data is off"
+
+    def run(self, ctx: StepContext) -> StepResult:
+        abbr = ctx.need("abbr", "create_company")
+        made, found = [], []
+        for item in ctx.template.demo_items:
+            code = f"{abbr}-{item.code}"
+            outcome = ensure(
+                ctx,
+                "Item",
+                key=[["item_code", "=", code]],
+                doc={
+                    "item_code": code,
+                    "item_name": item.name,
+                    "item_group": ITEM_GROUP,
+                    "stock_uom": UOM,
+                    "is_stock_item": int(item.stock_item),
+                    "standard_rate": item.rate,
+                },
+            )
+            (made if outcome.created else found).append(outcome.name)
+        return StepResult(
+            result={"items": made + found, "created": len(made)},
+            metadata={"demo_items": made + found},
+        )

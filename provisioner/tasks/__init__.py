@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that hand work to orchestration and the steps."""

@@ -1,0 +1,227 @@
+"""One generic task wrapper turns every step into `provisioner.steps.<name>`.
+
+The wrapper owns the retry policy (autoretry_for transient errors, exponential backoff
+with jitter, per-step max_retries), asks orchestration whether this delivery should run,
+beats a heartbeat while the step runs, and records the outcome. It carries no state:
+the run id comes in, everything else is read from and written to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy.exc import OperationalError
+
+from provisioner.celery_app import AppContextTask
+from provisioner.engine import PermanentEngineError, TransientEngineError
+from provisioner.engine.errors import RateLimited
+from provisioner.extensions import db
+from provisioner.observability import context as log_context
+from provisioner.orchestration import context, execution, runs
+from provisioner.orchestration.execution import Action
+from provisioner.orchestration.locks import LockTimeout
+from provisioner.steps import STEPS
+from provisioner.steps.base import NonCriticalFailure, Step, StepError
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (TransientEngineError, LockTimeout)
+# The database going away (a restart, a failover) is retried like an engine hiccup: every
+# state change is a short transaction, so redoing the delivery is safe.
+DATABASE_DOWN = (OperationalError,)
+
+
+class StepFailed(Exception):
+    """A critical step failed for good; raised so Flower shows the task as failed."""
+
+
+class StepTask(AppContextTask):
+    """Base class of the step tasks: retry and delivery policy, retry bookkeeping."""
+
+    step: Step
+    autoretry_for = RETRYABLE + DATABASE_DOWN
+    retry_backoff = True  # 1 s, 2 s, 4 s … with full jitter
+    retry_backoff_max = int(os.environ.get("STEP_RETRY_BACKOFF_MAX", "60"))
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True  # the database is the record; results would only fill Redis
+
+    def retry(self, *args: Any, exc: BaseException | None = None, countdown: Any = None, **kw: Any):
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            countdown = max(countdown or 0, exc.retry_after)
+        if exc is not None and countdown is not None and self.request.retries < self.max_retries:
+            try:
+                execution.record_retry(
+                    self.request.args[0], self.step.name, self.request.id, exc, countdown
+                )
+            except DATABASE_DOWN:
+                db.session.rollback()
+                log.warning("could not record the retry of %s: database unavailable", self.name)
+        return super().retry(*args, exc=exc, countdown=countdown, **kw)
+
+
+def run_step(
+    task: StepTask,
+    run_id: str,
+    *,
+    origin: str = "manual",
+    resume: bool = False,
+    tenant: str | None = None,
+    position: str | None = None,
+) -> str:
+    """Execute one step of one run (the body of every `provisioner.steps.<name>` task).
+
+    `origin` is "chain" for links of a published chain; anything else (a `celery call`)
+    is a manual rerun. `tenant` and `position` are labels that make Flower readable.
+    """
+    request = task.request
+    manual = origin != "chain"
+    fields = {
+        "run": run_id,
+        "step": task.step.name,
+        "position": position,
+        "tenant": tenant,
+        "attempt": request.retries,
+    }
+    with log_context.bound(correlation_id=_correlation_id(request), **fields):
+        claim = _claim(task, run_id, manual)
+        if claim.action != Action.RUN:
+            log.info("step delivery not run: %s (%s)", claim.action, claim.reason)
+            if claim.action != Action.PASS:
+                request.chain = None  # end this chain here
+            return f"{claim.action}: {claim.reason}"
+        log.info("%s attempt %d started%s", task.step.name, claim.attempt, " (manual)" * manual)
+        with log_context.bound(attempt=claim.attempt):
+            outcome = _execute(task, run_id, claim, manual=manual, resume=resume)
+            log.info("%s attempt %d: %s", task.step.name, claim.attempt, outcome)
+        return outcome
+
+
+def _claim(task: StepTask, run_id: str, manual: bool) -> execution.Claim:
+    """Ask orchestration what to do, waiting while a previous delivery may still be alive."""
+    deadline = time.monotonic() + current_app.config["STALE_AFTER"] + 5
+    while True:
+        claim = execution.claim(
+            run_id,
+            task.step.name,
+            task_id=task.request.id,
+            manual=manual,
+            next_task_id=_next_link_id(task.request),
+        )
+        if claim.action != Action.WAIT or time.monotonic() > deadline:
+            return claim
+        time.sleep(1)
+
+
+def _execute(
+    task: StepTask, run_id: str, claim: execution.Claim, *, manual: bool, resume: bool
+) -> str:
+    step, request = task.step, task.request
+    last_attempt = request.retries >= task.max_retries
+    started = time.monotonic()
+    try:
+        with _heartbeat(run_id, step.name, request.id):
+            outcome = step.run(context.build(claim, last_attempt=last_attempt))
+    except RETRYABLE as exc:
+        if not last_attempt:
+            raise  # autoretry_for turns this into task.retry(...) with backoff
+        return _failed(task, run_id, exc, started, critical=step.critical)
+    except NonCriticalFailure as exc:
+        _record_failure(task, run_id, exc, started, critical=False, partial=exc.partial)
+        return _after_manual(task, run_id, claim, resume, f"failed, not critical: {exc}")
+    except (PermanentEngineError, StepError) as exc:
+        return _failed(task, run_id, exc, started, critical=step.critical)
+    except Exception as exc:
+        log.exception("step %s raised an unexpected error", step.name)
+        return _failed(task, run_id, exc, started, critical=step.critical)
+    going_on = execution.complete(run_id, step.name, request.id, outcome, _ms(started))
+    if not going_on and not manual:
+        request.chain = None
+    return _after_manual(task, run_id, claim, resume, "completed")
+
+
+def _failed(task: StepTask, run_id: str, exc: Exception, started: float, *, critical: bool) -> str:
+    _record_failure(task, run_id, exc, started, critical=critical)
+    if critical:
+        raise StepFailed(f"{task.step.name} failed: {exc}") from None
+    return f"failed, not critical: {exc}"
+
+
+def _record_failure(task: StepTask, run_id: str, exc: Exception, started: float, **kw: Any) -> None:
+    execution.fail(run_id, task.step.name, task.request.id, exc, attempt_ms=_ms(started), **kw)
+
+
+def _after_manual(
+    task: StepTask, run_id: str, claim: execution.Claim, resume: bool, what: str
+) -> str:
+    if claim.took_over_chain or resume:
+        runs.follow_on(run_id, task.step.name, actor=f"celery call {task.request.id}")
+    return what
+
+
+@contextmanager
+def _heartbeat(run_id: str, step_name: str, task_id: str) -> Iterator[None]:
+    """Beat the step's heartbeat from a side thread while it runs (the watchdog reads it)."""
+    engine = db.engine
+    interval = current_app.config["HEARTBEAT_INTERVAL"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                execution.heartbeat(engine, run_id, step_name, task_id)
+            except Exception:
+                log.warning("heartbeat of %s failed", step_name, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{step_name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval)
+
+
+def _next_link_id(request: Any) -> str | None:
+    """The task id of the next link of this chain, if any (chains are stored reversed)."""
+    remaining = request.chain or []
+    if not remaining:
+        return None
+    options = remaining[-1].get("options") or {}
+    return options.get("task_id")
+
+
+def _correlation_id(request: Any) -> str:
+    stamps = getattr(request, "stamps", None) or {}
+    value = stamps.get("correlation_id") or getattr(request, "correlation_id", None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value or request.id
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _register(step: Step) -> StepTask:
+    """Create the Celery task `provisioner.steps.<name>` for one step."""
+    return shared_task(
+        run_step,
+        name=f"provisioner.steps.{step.name}",
+        base=StepTask,
+        bind=True,
+        max_retries=step.max_retries,
+        step=step,
+    )
+
+
+STEP_TASKS = {step.name: _register(step) for step in STEPS}

@@ -1,0 +1,392 @@
+// The workspace page: a workspace's provisioning, live.
+//
+// Only server state is drawn. State comes from one ordered source at a time: the
+// Server-Sent Events stream (each frame read from the database after a committed change)
+// or, while the stream is down, a sequential poll of …/status every 2 s. Switching
+// between them drops answers still in flight from the other, so an older state never
+// replaces a newer one. Buttons send commands and show their refusals; what the command
+// changed arrives through the same stream or poll.
+
+import {
+  RUN_STATUS,
+  SignedOut,
+  api,
+  el,
+  errorText,
+  formatDuration,
+  formatTime,
+  whenSignedIn,
+} from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const tenantId = $("main").dataset.tenantId;
+const BASE = `/api/v1/provisioning/tenants/${tenantId}`;
+const POLL_MS = 2000;
+const MAX_RECONNECT_MS = 30000;
+const JOBS_POLL_MS = 5000; // while a site job is under way
+
+const STEP_STATE = {
+  pending: ["○", "Pending"],
+  running: ["◔", "Running"],
+  retrying: ["↻", "Retrying"],
+  completed: ["✓", "Completed"],
+  failed: ["✗", "Failed"],
+  skipped: ["–", "Skipped"],
+  not_reached: ["·", "Not reached"],
+  cancelled: ["⊘", "Cancelled"],
+};
+const ACTIVE = ["PENDING", "IN_PROGRESS"];
+const RESUMABLE = ["FAILED", "PARTIAL", "CANCELLED"];
+const RERUNNABLE = ["failed", "not_reached", "cancelled"];
+const ACTIONS = ["start", "retry", "continue", "cancel"];
+
+let shown; // the state drawn last: a run status, null (no run yet) or undefined (nothing yet)
+let source = null; // the open EventSource, if any
+let polling = false;
+let generation = 0; // bumped whenever polling stops: its late answers are dropped
+let pollTimer = null;
+let reconnectTimer = null;
+let reconnectDelay = 1000;
+let jobsTimer = null;
+let logRunId = null;
+let lastLogId = 0;
+
+// -- updates: the stream, else polling ----------------------------------------------------
+
+function showMode(mode) {
+  const note = $("live-note");
+  note.dataset.mode = mode;
+  note.textContent =
+    mode === "live"
+      ? "Live updates on."
+      : "Live updates unavailable; refreshing every 2 seconds.";
+}
+
+async function connect() {
+  clearTimeout(reconnectTimer);
+  stopPolling(); // one source at a time: the stream's first frame is newer than any poll
+  closeStream();
+  let issued;
+  try {
+    issued = await api("POST", `${BASE}/events/ticket`);
+  } catch (error) {
+    if (error instanceof SignedOut) return stopUpdates();
+    issued = { ok: false };
+  }
+  if (!issued.ok) return fallBack();
+  const stream = new EventSource(`${BASE}/events?ticket=${encodeURIComponent(issued.data.ticket)}`);
+  source = stream;
+  stream.addEventListener("open", () => {
+    if (source !== stream) return;
+    reconnectDelay = 1000;
+    showMode("live");
+  });
+  stream.addEventListener("status", (event) => source === stream && render(JSON.parse(event.data)));
+  stream.addEventListener("idle", () => source === stream && render(null));
+  stream.addEventListener("error", () => source === stream && fallBack());
+}
+
+function fallBack() {
+  closeStream();
+  startPolling();
+  reconnectTimer = setTimeout(connect, reconnectDelay);
+  reconnectDelay = Math.min(reconnectDelay * 2, MAX_RECONNECT_MS);
+}
+
+function closeStream() {
+  if (source) source.close();
+  source = null;
+}
+
+function startPolling() {
+  if (polling) return;
+  polling = true;
+  showMode("polling");
+  const mine = generation;
+  const tick = async () => {
+    try {
+      const answer = await api("GET", `${BASE}/status`);
+      if (mine !== generation) return;
+      if (answer.ok) render(answer.data);
+      else if (answer.data?.error?.code === "no_run") render(null);
+    } catch (error) {
+      if (error instanceof SignedOut) return stopUpdates();
+      // unreachable for now: try again at the next tick
+    }
+    if (mine === generation) pollTimer = setTimeout(tick, POLL_MS);
+  };
+  tick();
+}
+
+function stopPolling() {
+  generation += 1;
+  clearTimeout(pollTimer);
+  polling = false;
+}
+
+function stopUpdates() {
+  clearTimeout(reconnectTimer);
+  stopPolling();
+  closeStream();
+}
+
+// -- drawing --------------------------------------------------------------------------------
+
+function render(status) {
+  const focusKey = document.activeElement?.dataset?.focusKey;
+  const previous = shown;
+  shown = status;
+  announce(previous, status);
+  drawOverview(status);
+  drawActions(status);
+  drawSteps(status);
+  restoreFocus(focusKey);
+  if ($("log").open) loadLog();
+  if (previous === undefined || previous?.status !== status?.status) loadJobs();
+}
+
+function drawOverview(status) {
+  const badge = $("run-status");
+  const code = status ? status.status : "NOT_PROVISIONED";
+  const text = status ? RUN_STATUS[code] || code : "Not provisioned yet";
+  if (badge.textContent !== text) badge.textContent = text; // a live region: say changes only
+  badge.dataset.status = code;
+  badge.className = `badge status-${code.toLowerCase()}`;
+  const progress = status ? status.progress : 0;
+  $("progress").value = progress;
+  $("progress-text").textContent = status
+    ? `${progress}% · ${status.steps_completed} of ${status.total_steps} steps completed`
+    : "";
+}
+
+function drawActions(status) {
+  const resumable = status && RESUMABLE.includes(status.status);
+  const steps = status ? status.steps : [];
+  const visible = {
+    start: status === null,
+    retry: resumable && steps.some((s) => s.status === "failed"),
+    continue: resumable && steps.some((s) => RERUNNABLE.includes(s.status)),
+    cancel: Boolean(status && ACTIVE.includes(status.status)),
+  };
+  for (const action of ACTIONS) {
+    const button = $(`action-${action}`);
+    button.hidden = !visible[action];
+    button.disabled = false;
+  }
+}
+
+function drawSteps(status) {
+  const list = $("steps");
+  if (!status) {
+    list.replaceChildren(el("li", { class: "note", text: "No provisioning run yet." }));
+    return;
+  }
+  list.replaceChildren(...status.steps.map(stepItem));
+}
+
+function stepItem(step) {
+  const [icon, label] = STEP_STATE[step.status] || ["?", step.status];
+  const kind = step.optional ? "optional" : step.critical ? "critical" : "non-critical";
+  const item = el(
+    "li",
+    { class: `step status-${step.status}`, dataset: { step: step.name, status: step.status } },
+    el(
+      "div",
+      { class: "step-head" },
+      el(
+        "span",
+        { class: "state" },
+        el("span", { "aria-hidden": "true", text: icon }),
+        " ",
+        el("span", { class: "state-label", text: label }),
+      ),
+      el("span", { class: "step-title", text: step.title }),
+      el("code", { text: step.name }),
+      el("span", { class: "tag", text: kind }),
+    ),
+    el("p", { class: "meta", text: stepMeta(step) }),
+  );
+  if (step.note) item.append(el("p", { class: "note", text: step.note }));
+  if (step.error && ["failed", "retrying"].includes(step.status)) item.append(stepError(step));
+  const skippable = (!step.critical || step.optional) && !["completed", "skipped"].includes(step.status);
+  if (skippable) {
+    const button = el("button", {
+      type: "button",
+      class: "secondary",
+      text: "Skip",
+      "aria-label": `Skip: ${step.title}`,
+      dataset: { focusKey: `skip-${step.name}` },
+    });
+    button.addEventListener("click", () => act("skip-step", { step: step.name }));
+    item.append(button);
+  }
+  return item;
+}
+
+function stepMeta(step) {
+  const parts = [`${step.attempts} ${step.attempts === 1 ? "attempt" : "attempts"}`];
+  if (step.manual_attempts) parts.push(`${step.manual_attempts} by hand`);
+  if (step.duration_ms !== null) parts.push(`took ${formatDuration(step.duration_ms)}`);
+  else if (step.status === "running") parts.push(`started ${formatTime(step.started_at)}`);
+  if (step.status === "retrying" && step.next_attempt_at) {
+    parts.push(`next attempt at ${formatTime(step.next_attempt_at)}`);
+  }
+  return parts.join(" · ");
+}
+
+function stepError(step) {
+  const { message, engine } = step.error;
+  const box = el("div", { class: "error" });
+  box.append(el("p", { text: engine ? `ERPNext said: ${message}` : message }));
+  if (engine && (engine.status || engine.exc_type)) {
+    const answered = [engine.status && `HTTP ${engine.status}`, engine.exc_type].filter(Boolean);
+    box.append(el("p", { class: "detail", text: `(${answered.join(", ")})` }));
+  }
+  return box;
+}
+
+function announce(previous, status) {
+  if (!previous || !status || previous.run_id !== status.run_id) return;
+  const before = Object.fromEntries(previous.steps.map((s) => [s.name, s.status]));
+  const changes = status.steps
+    .filter((s) => before[s.name] !== s.status)
+    .map((s) => `${s.title}: ${(STEP_STATE[s.status] || ["", s.status])[1].toLowerCase()}`);
+  if (changes.length) $("announcer").textContent = `${changes.join(". ")}.`;
+}
+
+function restoreFocus(focusKey) {
+  if (!focusKey) return;
+  const again = document.querySelector(`[data-focus-key="${focusKey}"]`);
+  if (again && !again.hidden) again.focus();
+  else $("run-status").focus();
+}
+
+// -- commands -------------------------------------------------------------------------------
+
+async function act(command, body = {}) {
+  const message = $("action-message");
+  message.textContent = "";
+  const buttons = document.querySelectorAll("#main button");
+  buttons.forEach((button) => (button.disabled = true));
+  try {
+    const answer = await api("POST", `${BASE}/${command}`, body);
+    if (!answer.ok) {
+      message.textContent = errorText(answer.data);
+      buttons.forEach((button) => (button.disabled = false));
+    } else if (polling) {
+      stopPolling();
+      startPolling(); // fetch the new state now rather than at the next tick
+    }
+    // On success the buttons come back with the next state the server sends.
+  } catch (error) {
+    if (error instanceof SignedOut) return;
+    message.textContent = "The service cannot be reached; please try again.";
+    buttons.forEach((button) => (button.disabled = false));
+  }
+}
+
+// -- log and site jobs -----------------------------------------------------------------------
+
+async function loadLog() {
+  if (!shown) return;
+  if (logRunId !== shown.run_id) {
+    logRunId = shown.run_id;
+    lastLogId = 0;
+    $("log-entries").replaceChildren();
+  }
+  const runId = logRunId;
+  let answer;
+  try {
+    answer = await api("GET", `${BASE}/logs?run_id=${runId}&after=${lastLogId}&limit=1000`);
+  } catch {
+    return;
+  }
+  if (!answer.ok || runId !== logRunId) return;
+  for (const entry of answer.data.events) {
+    if (entry.id <= lastLogId) continue; // a concurrent load added it already
+    lastLogId = entry.id;
+    $("log-entries").append(
+      el(
+        "li",
+        {},
+        el("time", { datetime: entry.created_at, text: formatTime(entry.created_at) }),
+        " ",
+        entry.step ? el("code", { text: entry.step }) : null,
+        ` ${entry.kind.replaceAll("_", " ")}`,
+        entry.message ? `: ${entry.message}` : "",
+        entry.duration_ms !== null ? ` (${formatDuration(entry.duration_ms)})` : "",
+      ),
+    );
+  }
+}
+
+async function loadJobs() {
+  clearTimeout(jobsTimer);
+  const box = $("jobs");
+  let answer;
+  try {
+    answer = await api("GET", `/api/v1/provisioning/jobs?tenant_id=${tenantId}`);
+  } catch (error) {
+    if (error instanceof SignedOut) return;
+    answer = { status: 0 };
+  }
+  if (answer.status !== 200) {
+    box.replaceChildren(el("p", { class: "note", text: "Site jobs unavailable." }));
+    return;
+  }
+  const jobs = answer.data?.items || [];
+  if (jobs.some((job) => ["pending", "running"].includes(job.status))) {
+    jobsTimer = setTimeout(loadJobs, JOBS_POLL_MS);
+  }
+  if (!jobs.length) {
+    box.replaceChildren(el("p", { class: "note", text: "No site jobs." }));
+    return;
+  }
+  box.replaceChildren(
+    el(
+      "ul",
+      { class: "jobs" },
+      ...jobs.map((job) =>
+        el(
+          "li",
+          { dataset: { status: job.status } },
+          el("strong", { text: job.job_type.replaceAll("_", " ") }),
+          ` — ${job.status} (${job.progress}%)`,
+          job.error?.message || job.message ? `: ${job.error?.message || job.message}` : "",
+          el("span", { class: "detail", text: ` ${formatTime(job.created_at)}` }),
+        ),
+      ),
+    ),
+  );
+}
+
+// -- start ------------------------------------------------------------------------------------
+
+async function start() {
+  stopUpdates();
+  shown = undefined;
+  let tenant;
+  try {
+    tenant = await api("GET", `/api/v1/tenants/${tenantId}`);
+  } catch (error) {
+    if (error instanceof SignedOut) return;
+    $("run-status").textContent = "The service cannot be reached; reload the page to try again.";
+    return;
+  }
+  if (!tenant.ok) {
+    $("workspace-name").textContent = "Workspace unavailable";
+    $("run-status").textContent = errorText(tenant.data);
+    return;
+  }
+  $("workspace-name").textContent = tenant.data.name;
+  document.title = `${tenant.data.name} · Provisioner`;
+  connect();
+}
+
+$("action-start").addEventListener("click", () => act("start"));
+$("action-retry").addEventListener("click", () => act("retry"));
+$("action-continue").addEventListener("click", () => act("continue"));
+$("action-cancel").addEventListener("click", () => act("cancel"));
+for (const action of ACTIONS) $(`action-${action}`).dataset.focusKey = action;
+$("log").addEventListener("toggle", () => $("log").open && loadLog());
+whenSignedIn(start);

@@ -1,0 +1,244 @@
+"""Deliveries of a run's final state to its workspace's webhooks, and each attempt.
+
+`run_finished(run)` is called by `orchestration.transitions` when a run reaches a final
+state. The deliveries are written in the same transaction, just before it commits (so they
+describe the state that is committed), and handed to Celery only after it commits: a
+transaction that rolls back sends nothing. If that hand-over fails, the watchdog hands over
+the deliveries whose attempt is overdue (`requeue_overdue`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from celery import Celery
+from flask import current_app
+from kombu.exceptions import OperationalError
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from provisioner.extensions import db
+from provisioner.models import DeliveryStatus, Run, RunStatus, Webhook, WebhookDelivery
+from provisioner.models.types import utcnow
+from provisioner.observability import context as log_context
+from provisioner.security import crypto
+from provisioner.webhooks import signing
+
+log = logging.getLogger(__name__)
+
+TASK = "provisioner.webhooks.deliver"
+FINAL = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELLED)
+_FINISHED_RUNS = "webhook_runs"  # session.info: runs that reached a final state
+_TO_ENQUEUE = "webhook_deliveries"  # session.info: delivery ids to hand to Celery
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: DeliveryStatus | None  # None: there was nothing (left) to deliver
+    detail: str = ""
+    retry_in: float | None = None  # seconds until the next attempt, when there is one
+
+
+def run_finished(run: Run) -> None:
+    """Remember the run; its deliveries are written when the transaction commits."""
+    db.session.info.setdefault(_FINISHED_RUNS, []).append(run)
+
+
+@event.listens_for(db.session, "before_commit")
+def _write_deliveries(session: Session) -> None:
+    for run in session.info.pop(_FINISHED_RUNS, []):
+        if run.status in FINAL:
+            _add_deliveries(session, run)
+
+
+@event.listens_for(db.session, "after_commit")
+def _enqueue_committed(session: Session) -> None:
+    ids = session.info.pop(_TO_ENQUEUE, [])
+    if ids:
+        enqueue(ids)
+
+
+@event.listens_for(db.session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_FINISHED_RUNS, None)
+    session.info.pop(_TO_ENQUEUE, None)
+
+
+def _add_deliveries(session: Session, run: Run) -> None:
+    webhooks = session.execute(select(Webhook.id).where(Webhook.tenant_id == run.tenant_id))
+    kind = f"run.{run.status.lower()}"
+    now = utcnow()
+    for webhook_id in webhooks.scalars():
+        delivery_id = uuid.uuid4()
+        session.add(
+            WebhookDelivery(
+                id=delivery_id,
+                webhook_id=webhook_id,
+                tenant_id=run.tenant_id,
+                run_id=run.id,
+                event=kind,
+                payload=payload(run, delivery_id, kind, now),
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                attempt_log=[],
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        session.info.setdefault(_TO_ENQUEUE, []).append(str(delivery_id))
+
+
+def payload(run: Run, delivery_id: uuid.UUID, kind: str, now: datetime) -> dict[str, Any]:
+    """What a receiver gets: the run's outcome, its steps, and the errors in plain words."""
+    return {
+        "id": str(delivery_id),
+        "type": kind,
+        "created_at": now.isoformat(),
+        "tenant": {"id": str(run.tenant_id), "slug": run.tenant.slug},
+        "run": {
+            "id": str(run.id),
+            "plan": run.plan,
+            "status": str(run.status),
+            "progress": run.progress,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "steps": [{"name": s.name, "status": str(s.status)} for s in run.steps],
+            "errors": [
+                {"step": s.name, "message": (s.error or {}).get("message", "")}
+                for s in run.steps
+                if s.status == "failed"
+            ],
+        },
+    }
+
+
+def enqueue(delivery_ids: list[str]) -> None:
+    """Hand deliveries to Celery; on a broker outage they wait for the watchdog."""
+    celery: Celery = current_app.extensions["celery"]
+    correlation_id = log_context.correlation_id()
+    try:
+        for delivery_id in delivery_ids:
+            celery.signature(
+                TASK, args=(delivery_id,), kwargs={"correlation_id": correlation_id}
+            ).apply_async(retry=True, retry_policy=_PUBLISH_RETRY)
+    except (OperationalError, OSError) as exc:
+        log.warning("webhook deliveries not enqueued (the watchdog will): %s", exc)
+
+
+def requeue_overdue(now: datetime) -> int:
+    """Enqueue again the pending deliveries whose attempt is overdue (their message was lost)."""
+    grace = timedelta(seconds=current_app.config["WATCHDOG_RETRY_GRACE"])
+    overdue = list(
+        db.session.execute(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at < now - grace,
+            )
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    for delivery in overdue:
+        delivery.next_attempt_at = now  # not again before another grace period
+    ids = [str(d.id) for d in overdue]
+    db.session.commit()
+    if ids:
+        enqueue(ids)
+    return len(ids)
+
+
+def attempt(delivery_id: str) -> Outcome:
+    """Make one attempt at a pending delivery and record it."""
+    delivery = db.session.get(WebhookDelivery, uuid.UUID(delivery_id))
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        db.session.rollback()
+        return Outcome(None, "nothing to deliver")
+    webhook = db.session.get(Webhook, delivery.webhook_id)
+    url, secret = webhook.url, crypto.decrypt(webhook.secret_enc)
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "X-Provisioner-Event": delivery.event,
+        "X-Provisioner-Delivery": delivery_id,
+    }
+    db.session.rollback()  # no transaction stays open while the receiver answers
+    started = time.perf_counter()
+    status_code, error = _post(url, secret, body, headers)
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    return _record(delivery_id, status_code, error, ms)
+
+
+def _post(
+    url: str, secret: str, body: bytes, headers: dict[str, str]
+) -> tuple[int | None, str | None]:
+    """POST the signed body; the status code, and what went wrong if it was no 2xx."""
+    headers = {
+        **headers,
+        "Content-Type": "application/json",
+        "User-Agent": "provisioner-webhooks/1",
+        signing.HEADER: signing.signature(secret, body, int(time.time())),
+    }
+    timeout = (3.05, current_app.config["WEBHOOK_TIMEOUT"])
+    try:
+        response = requests.post(
+            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        # Not str(exc): it quotes the whole URL, and webhook URLs may hold tokens.
+        return None, f"{type(exc).__name__} reaching {urlsplit(url).netloc}"
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _record(delivery_id: str, status_code: int | None, error: str | None, ms: float) -> Outcome:
+    delivery = db.session.execute(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id == uuid.UUID(delivery_id))
+        .with_for_update()
+    ).scalar_one_or_none()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        db.session.rollback()  # deleted, or another attempt settled it meanwhile
+        return Outcome(None, "settled elsewhere")
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.attempt_log = [
+        *delivery.attempt_log,
+        {
+            "n": delivery.attempts,
+            "at": now.isoformat(),
+            "status_code": status_code,
+            "error": error,
+            "ms": ms,
+        },
+    ]
+    delivery.last_status_code, delivery.last_error = status_code, error
+    outcome, n = _next(delivery, error, now), delivery.attempts
+    db.session.commit()
+    log.info("webhook delivery attempt %d: %s, %s", n, error or status_code, outcome.status)
+    return outcome
+
+
+def _next(delivery: WebhookDelivery, error: str | None, now: datetime) -> Outcome:
+    cfg = current_app.config
+    if error is None or delivery.attempts >= cfg["WEBHOOK_MAX_ATTEMPTS"]:
+        delivery.status = DeliveryStatus.DELIVERED if error is None else DeliveryStatus.FAILED
+        delivery.finished_at, delivery.next_attempt_at = now, None
+        return Outcome(delivery.status, error or "")
+    delay = backoff(delivery.attempts, cfg["WEBHOOK_RETRY_BASE"], cfg["WEBHOOK_RETRY_MAX"])
+    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    return Outcome(DeliveryStatus.PENDING, error, retry_in=delay)
+
+
+def backoff(attempts: int, base: float, cap: float) -> float:
+    """Doubling waits (base, 2 base, 4 base …) up to `cap`, each shortened by up to 20 %."""
+    return min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)

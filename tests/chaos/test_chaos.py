@@ -1,0 +1,119 @@
+"""Chaos: worker kills, engine faults of every kind, a storm of steering calls.
+
+Each scenario ends by checking that every run is final, none is stuck, and the engine holds
+exactly one of each document per tenant (read through the engine's own REST API).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from provisioner.extensions import db
+from provisioner.models import Run, RunStatus
+from provisioner.models.status import ACTIVE_RUN_STATUSES
+from tests.chaos.conftest import (
+    TENANTS,
+    assert_engine_exact,
+    settle_failures,
+    wait_all_final,
+)
+from tests.helpers import events_of, new_tenant, start
+from tests.integration.conftest import Api, make_user
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+FAULT_KINDS = [
+    {"kind": "error", "status": 503, "exc_type": "SessionStopped"},
+    {"kind": "error", "status": 429, "exc_type": "TooManyRequestsError",
+     "headers": {"Retry-After": "1"}},
+    {"kind": "error", "status": 500, "exc_type": "QueryDeadlockError"},
+    {"kind": "timeout", "seconds": 3},
+    {"kind": "drop"},
+    {"kind": "commit_then_drop"},
+    {"kind": "commit_then_timeout", "seconds": 3},
+]  # fmt: skip
+
+
+def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine):
+    worker.restart(concurrency=3)
+    sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
+    rng = random.Random(7)
+    tenants = [new_tenant() for _ in range(TENANTS)]
+    run_ids = [start(t, include_demo_data=True) for t in tenants]
+    kills = Counter()
+    last_kill = [time.monotonic() - 1]
+
+    def chaos() -> None:
+        if time.monotonic() - last_kill[0] < 2:
+            return
+        last_kill[0] = time.monotonic()
+        children = worker.child_pids()
+        if children and rng.random() < 0.7:
+            os.kill(rng.choice(children), signal.SIGKILL)  # one pool process
+            kills["pool process"] += 1
+        else:
+            worker.kill_all()  # the whole worker, then a new one
+            worker.start(concurrency=3)
+            kills["worker"] += 1
+
+    found = wait_all_final(run_ids, tick=chaos)
+
+    assert sum(kills.values()) > 0
+    assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS, kills
+    assert_engine_exact(engine, [t.name for t in tenants])
+
+
+def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine):
+    worker.restart(concurrency=3)
+    sim.faults.rng.seed(11)
+    for spec in FAULT_KINDS:
+        sim.add_fault(**spec, rate=0.10 / len(FAULT_KINDS), path="^/api/")
+    tenants = [new_tenant() for _ in range(TENANTS)]
+
+    found = wait_all_final([start(t, include_demo_data=True) for t in tenants])
+    sim.clear_faults()
+    found = settle_failures(found)
+
+    fired = Counter(c["fault"] for c in sim.calls() if c["fault"])
+    assert len(fired) >= 4, fired  # most kinds really happened
+    assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
+    assert_engine_exact(engine, [t.name for t in tenants])
+
+
+def test_storm_of_steering_calls_on_one_run(app_ctx, worker, sim):
+    """Parallel retry / continue / cancel / start against one workspace: one active run at
+    most, every accepted change in the run's log, and the workspace ends consistent."""
+    sim.add_fault(kind="latency", seconds=1, method="POST", path="^/api/resource/Company$")
+    tenant, admin = new_tenant(), make_user(admin=True)
+    start(tenant)
+    kinds = ["retry", "continue", "cancel", "start"] * 10
+    gate = threading.Barrier(len(kinds))
+    answers: list[tuple[str, int]] = []
+
+    def call(kind: str) -> None:
+        with app_ctx.app_context():
+            api = Api(app_ctx.test_client(), admin)
+            gate.wait()
+            path = f"/api/v1/provisioning/tenants/{tenant.id}/{kind}"
+            answers.append((kind, api.post(path, json={}).status_code))
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in kinds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert {code for _, code in answers} <= {200, 202, 409}, answers
+    all_runs = db.session.query(Run).filter_by(tenant_id=tenant.id).all()
+    assert sum(r.status in ACTIVE_RUN_STATUSES for r in all_runs) <= 1
+    sim.clear_faults()
+    found = wait_all_final([r.id for r in all_runs])
+    accepted_cancels = sum(1 for k, c in answers if k == "cancel" and c == 200)
+    cancelled_events = sum(len(events_of(r.id, kind="run_cancelled")) for r in found)
+    assert cancelled_events == accepted_cancels  # every accepted cancel left its mark

@@ -1,0 +1,105 @@
+"""Small helpers the tests share: make tenants, start runs, wait, count engine documents."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from provisioner.engine import EngineClient
+from provisioner.extensions import db
+from provisioner.models import Run, RunEvent, Tenant
+from provisioner.models.status import ACTIVE_RUN_STATUSES
+from provisioner.orchestration import runs
+from provisioner.workspaces import create_workspace
+
+WALK_IN = "Walk-In Customer"
+
+
+def new_tenant(
+    name: str | None = None, *, country: str = "KE", category: str | None = None
+) -> Tenant:
+    name = name or f"Shop {uuid.uuid4().hex[:8].upper()}"
+    tenant = create_workspace(
+        {
+            "name": name,
+            "country_code": country,
+            "admin_email": f"owner-{uuid.uuid4().hex[:8]}@example.com",
+            "admin_name": "Owner",
+            "admin_password": "owner-password",
+            "category": category,
+        }
+    )
+    db.session.commit()
+    return tenant
+
+
+def start(tenant: Tenant, plan: str = "FULL_POS", steps: list[str] | None = None, **options: Any):
+    run = runs.start(tenant, runs.StartRequest(plan=plan, steps=steps, options=options), "tests")
+    return run.id
+
+
+def wait_run(run_id: Any, timeout: float = 60, *, until: Any = None) -> Run:
+    """Poll the database until the run is final (or `until(run)` holds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.expire_all()
+        run = db.session.get(Run, run_id)
+        done = until(run) if until else run.status not in ACTIVE_RUN_STATUSES
+        if done:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"run {run_id} still {run.status} after {timeout} s: {steps_of(run)}"
+            )
+        time.sleep(0.1)
+
+
+def steps_of(run: Run) -> dict[str, str]:
+    return {s.name: s.status for s in run.steps}
+
+
+def events_of(run_id: Any, kind: str | None = None, step: str | None = None) -> list[RunEvent]:
+    query = db.select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)
+    if kind:
+        query = query.where(RunEvent.kind == kind)
+    if step:
+        query = query.where(RunEvent.step == step)
+    return list(db.session.execute(query).scalars())
+
+
+def engine_documents(engine: EngineClient, company: str) -> dict[str, int]:
+    """How many of each provisioned document the engine holds for a company (its own REST API)."""
+    by_company = [["company", "=", company]]
+    profile = f"{company} POS"
+    return {
+        "Company": engine.count("Company", [["name", "=", company]]),
+        "Account": engine.count("Account", by_company),
+        "Main Store": engine.count(
+            "Warehouse", [*by_company, ["warehouse_name", "=", "Main Store"]]
+        ),
+        "POS Store": engine.count("Warehouse", [*by_company, ["warehouse_name", "=", "POS Store"]]),
+        "Walk-In Customer": engine.count("Customer", [["customer_name", "=", WALK_IN]]),
+        "POS Profile": engine.count("POS Profile", [["name", "=", profile]]),
+        "Open POS session": engine.count(
+            "POS Opening Entry",
+            [["pos_profile", "=", profile], ["status", "=", "Open"], ["docstatus", "=", 1]],
+        ),
+    }
+
+
+EXACTLY_ONE = {
+    "Company": 1,
+    "Main Store": 1,
+    "POS Store": 1,
+    "Walk-In Customer": 1,
+    "POS Profile": 1,
+    "Open POS session": 1,
+}
+
+
+def assert_exactly_one_of_each(engine: EngineClient, company: str) -> dict[str, int]:
+    counts = engine_documents(engine, company)
+    assert counts["Account"] > 50, counts
+    assert {k: v for k, v in counts.items() if k != "Account"} == EXACTLY_ONE, counts
+    return counts

@@ -1,0 +1,63 @@
+"""Unit-test fixtures: steps run in-process against the simulator, no database, no Celery."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import pytest
+
+from provisioner import catalog
+from provisioner.steps import BY_NAME
+from provisioner.steps.base import RunOptions, StepContext, StepResult, TenantProfile
+
+
+class StepRunner:
+    """Runs steps one after another the way a run does, carrying metadata between them."""
+
+    def __init__(self, engine, tenant: TenantProfile, options: RunOptions) -> None:
+        self.engine, self.tenant, self.options = engine, tenant, options
+        self.metadata: dict[str, Any] = {}
+        self.template = catalog.template_for("retail")
+
+    def context(self, *, last_attempt: bool = False) -> StepContext:
+        return StepContext(
+            engine=self.engine,
+            tenant=self.tenant,
+            options=self.options,
+            template=self.template,
+            metadata=dict(self.metadata),
+            lock=lambda _name: nullcontext(),
+            last_attempt=last_attempt,
+            health_ttl=0,
+        )
+
+    def run(self, name: str, **kw: Any) -> StepResult:
+        outcome = BY_NAME[name].run(self.context(**kw))
+        self.metadata.update(outcome.metadata)
+        return outcome
+
+    def run_until(self, last: str) -> None:
+        for name in BY_NAME:
+            self.run(name)
+            if name == last:
+                return
+
+
+def profile(name: str = "Acme Kenya Ltd", *, country: str = "KE", shared: bool = True):
+    c = catalog.countries()[country]
+    return TenantProfile(
+        name=name,
+        slug=name.lower().replace(" ", "-"),
+        country_code=country,
+        country=c.name,
+        currency=c.currency,
+        timezone=c.timezone,
+        wanted_chart=c.chart,
+        shared_site=shared,
+    )
+
+
+@pytest.fixture
+def runner(engine) -> StepRunner:
+    return StepRunner(engine, profile(), RunOptions(include_demo_data=True))
