@@ -21,6 +21,8 @@ TEST_ENV = {
     "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
     "CELERY_BROKER_URL": f"{services.REDIS_URL}/0",
     "CELERY_RESULT_BACKEND": f"{services.REDIS_URL}/1",
+    # Live page updates always use Redis pub/sub, whichever broker (make test-rabbitmq).
+    "REDIS_URL": f"{services.REDIS_URL}/0",
     "CELERY_DEFAULT_QUEUE": QUEUE,
     "HEARTBEAT_INTERVAL": "0.5",
     "STALE_AFTER": "4",

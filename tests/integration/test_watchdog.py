@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -21,11 +21,24 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def broker(app) -> redis.Redis:
-    url = app.extensions["celery"].conf.broker_url
-    if not url.startswith("redis"):
-        pytest.skip("losing a message is simulated by deleting it from Redis")
-    return redis.Redis.from_url(url)
+def lose_messages(app) -> Callable[[], int]:
+    """The broker losing what waits in the test queue (Redis or RabbitMQ): how many it lost."""
+    celery = app.extensions["celery"]
+
+    def lose() -> int:
+        with celery.connection_for_write() as conn:
+            return conn.default_channel.queue_purge(QUEUE) or 0
+
+    return lose
+
+
+@pytest.fixture
+def redis_broker(app) -> None:
+    if not app.extensions["celery"].conf.broker_url.startswith("redis"):
+        pytest.skip(
+            "RabbitMQ returns a dead worker's unacknowledged messages to the queue at once: "
+            "there is no lost retry for the watchdog to find"
+        )
 
 
 def after(seconds: float):
@@ -71,13 +84,13 @@ def test_a_step_whose_worker_vanished_is_taken_over(quiet, worker, sim, engine):
 
 
 def test_a_lost_chain_is_requeued_by_the_beat_task_on_a_worker(
-    quiet, client, worker_pool, broker, sim, engine
+    quiet, client, worker_pool, lose_messages, sim, engine
 ):
     cfg = quiet.config
     worker_pool.stop_all()
     tenant = new_tenant()
     run_id = start(tenant)
-    assert broker.delete(QUEUE) == 1  # the broker lost the chain's only message
+    assert lose_messages() == 1  # the broker lost the chain's only message
     # Stuck: the metrics show it, and it is "older" than the alert's limit.
     stuck_since = utcnow() - timedelta(seconds=cfg["LONG_RUN_AFTER"] + 60)
     db.session.execute(
@@ -105,7 +118,7 @@ def test_a_lost_chain_is_requeued_by_the_beat_task_on_a_worker(
     )
 
 
-def test_a_retry_lost_with_its_worker_is_requeued(quiet, worker, sim, engine):
+def test_a_retry_lost_with_its_worker_is_requeued(quiet, redis_broker, worker, sim, engine):
     cfg = quiet.config
     # Rate limited: the retry waits 60 s on the worker (unacknowledged), which then dies.
     sim.add_fault(kind="error", status=429, headers={"Retry-After": "60"}, method="POST",
@@ -127,7 +140,9 @@ def test_a_retry_lost_with_its_worker_is_requeued(quiet, worker, sim, engine):
     assert_exactly_one_of_each(engine, tenant.name)
 
 
-def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(quiet, worker_pool, broker):
+def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(
+    quiet, worker_pool, lose_messages
+):
     limit, lost_after = quiet.config["WATCHDOG_MAX_REQUEUES"], quiet.config["WATCHDOG_LOST_AFTER"]
     worker_pool.stop_all()
     run_id = start(new_tenant())
@@ -135,11 +150,11 @@ def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(quiet, wo
     assert (nothing_yet.requeued, nothing_yet.failed) == ({}, {})
 
     for n in range(1, limit + 1):
-        broker.delete(QUEUE)
+        lose_messages()
         assert watchdog.sweep(after(n * (lost_after + 1))).requeued == {"lost_message": 1}
         # Its message is in the queue again: late, not lost, so it is left alone.
         assert watchdog.sweep(after(n * (lost_after + 1) + lost_after + 1)).requeued == {}
-    broker.delete(QUEUE)
+    lose_messages()
     report = watchdog.sweep(after((limit + 1) * (lost_after + 1)))
 
     assert report.failed == {"lost_message": 1}
