@@ -13,52 +13,93 @@ COMMAND = "make bench  (= .venv/bin/python -m bench.run)"
 FINDINGS = """
 ## Findings (analysis of the 2026-11-23 runs, written by hand)
 
-- **Status reads are CPU-bound in Python, not in PostgreSQL.** In-process, a status read
-  costs about 5 ms of CPU (8 ms when the machine was loaded) for 5 SQL statements, so two
-  cores shared with the load generator top out at ~400-450 req/s: the 1,000 req/s goal
-  needs about 1.5-2 ms of CPU per read. The profile (`artifacts/bench/profile-status.txt`)
-  splits it between the run being loaded twice (`runs.latest_run`, then `_status` expires
-  the session and selects the run again with `selectinload(Run.steps)`: 3 of the 5
-  statements and ~55 % of the view), the user and tenant lookups (`access.py`, ~30 %),
-  and marshmallow (`RunStatusSchema()` built and dumped per request, ~15 %). At 200 req/s
-  the p99 (14 ms) misses the 10 ms goal by little; it is queueing behind that CPU.
-- **Start is bounded by ~24-35 ms of CPU and two commits per request**: 20 statements,
-  the declare transaction and then a second transaction for the audit row
-  (`provisioning._audit`), plus the chain publish. That gives 60-90 req/s on this
-  machine, so an offered 200 req/s cannot be met at all: the open-loop p99 is the queue
-  (seconds), and the 25 ms goal is far off.
-- **Orchestration overhead per step is ~6-7x a bare hop** (about 20 ms against 3 ms):
-  ~11 ms per step outside the step body (claim: `lock_run` + `lock_tenant` FOR UPDATE and a
-  commit; complete: the same locks again and a commit; the broker hop) and the step bodies
-  themselves take about twice the direct engine calls (context build: tenant and
-  credentials reads; heartbeat thread started per step; per-site advisory locks).
-  17-23 SQL statements per step task, ~150 per run.
-- **Burst**: going from 1 to 4 worker processes gives ~2.2x (35 → 77 runs/min), not 4x: two
-  cores, and `create_company` serialized per site by the advisory lock. prefork and threads
-  pools give the same throughput within noise (the work waits on the engine), but the
-  threads pool uses one ~128 MiB process where prefork x4 uses 125 + 4 x 111 MiB.
+Before: the full run of 2026-11-23 09:54 UTC (orchestration, burst, cost) and the API and
+profile run of 10:20 UTC. After: the full run of 11:19 UTC above, with the three changes
+listed below. The before runs started at load averages of 3.7-6.8 (other engineers'
+suites on the machine), the after run at 0.1, so part of every gain is a quieter machine;
+the paired A/B of the step path further down is the fairer figure for that change.
+
+| figure (2 workers x 8 threads unless said) | before | after |
+|---|---|---|
+| status req/s at saturation, 50 connections | 405.8 | 389.0 |
+| status req/s, 10 connections | 299.2 | 462.8 |
+| status p99 at 200 req/s (2x8 / 4x4) | 14.2 / 14.7 ms | 13.3 / 13.1 ms |
+| start req/s, 10 connections (2x8 / 4x4) | 59.0 / 86.2 | 104.2 / 81.5 |
+| start req/s, 50 connections (2x8 / 4x4) | 82.8 / 70.9 | 82.8 / 64.0 |
+| start p99 at 200 req/s (2x8 / 4x4) | 8549 / 11839 ms | 8559 / 11842 ms |
+| FULL_POS run through the worker | 254.5 ms | 185.9 ms |
+| overhead per step / bare chain hop | 19.6 / 2.96 ms | 13.0 / 2.40 ms |
+| ratio overhead per step / bare hop | 6.6x | 5.4x |
+| SQL statements per status read / per start | 5 / 20 | 4 / 18 |
+| SQL statements per FULL_POS run (step tasks) | 149 | 95 |
+| SQL statements per step task | 14-23 | 9-15 |
+
+Every goal still **FAILS**: status ≥ 1000 req/s (best 463), status p99 ≤ 10 ms at
+200 req/s (13 ms), start p99 ≤ 25 ms at 200 req/s (seconds: start serves 64-104 req/s, so
+an offered 200 req/s only queues), per-step cost ≤ 2x a bare hop (5.4x).
+
+- **Status reads are CPU-bound in Python, not in PostgreSQL.** A read now costs 4.8 ms of
+  CPU in-process (5.0 before) for 4 statements; at ~400-460 req/s the two cores, shared
+  with the load generator, are full. The profile (`artifacts/bench/profile-status.txt`)
+  splits the view between the run-and-steps query (~35 %), the user and tenant lookups of
+  `access.py` (~30 %) and marshmallow (`RunStatusSchema()` built and dumped per request,
+  ~20 %). The 1,000 req/s goal needs about 1.5-2 ms of CPU per read: a plain serializer
+  and a cheaper user/tenant check are what is left. The p99 at 200 req/s (13 ms) is
+  queueing behind that CPU.
+- **Start is bounded by ~25-30 ms of CPU per request** (18 statements, one commit, the
+  chain publish, then the status read of the new run). 10 connections on 2x8 went from 59
+  to 104 req/s; at 50 connections, and on 4x4, it is unchanged within noise (64-83 req/s),
+  so an offered 200 req/s still cannot be met and the open-loop p99 is the queue.
+- **Orchestration overhead per step: 13.0 ms against a 2.4 ms bare hop (5.4x).** A paired
+  A/B run of the step-path change alone (`--only orchestration`, 15 rounds, the code before
+  and after alternated twice on the same machine minutes apart) gave FULL_POS runs of
+  222 and 205 ms before against 190 and 179 ms after, overhead per step 16.1 / 15.0 ms
+  against 13.3 / 12.2 ms, ratio 5.7-6.1x against 5.0x: about 2.5-3 ms less per step. What
+  is left is SQLAlchemy ORM CPU more than round trips: claim and complete each cost about
+  3 ms in-process (lock the tenant's and the run's rows, load the run's nine steps, flush
+  an event and two updates, commit, publish the live update), plus about 0.4 ms per
+  per-site lock (0.5-0.7 ms before this change, measured side by side). The goal needs
+  the whole per-step cost near 5 ms including the hop, which these ORM transitions cannot
+  reach on this machine; rewriting them as Core statements would duplicate the state
+  machine in `transitions.py` and is not worth it.
+- The heartbeat thread started per step costs ~0.1 ms (start + join, measured): left as it
+  is. The engine client already keeps one pooled `requests.Session` per process and engine
+  URL; in these benchmarks every engine call still opens a TCP connection because the
+  simulator's server answers HTTP/1.0 and closes it (the direct path pays the same, so it
+  does not show in the overhead per step). `requests` also re-reads the proxy environment
+  on every call (~0.25 ms of CPU); not changed, as it would change how proxies are found.
+- **Burst**: 1 to 4 worker processes gives ~2x (38 → 77 runs/min), not 4x: two cores, and
+  `create_company` serialized per site by the advisory lock. prefork and threads pools give
+  the same throughput within noise; the threads pool uses one ~129 MiB process where
+  prefork x4 uses 125 + 4 x 111 MiB. Unchanged from before within noise.
 - **The engine cap works**: with `ENGINE_MAX_CONCURRENCY` = 1, 2, 4 throughput follows the
-  cap (38 → 65 → 94 runs/min with 8 threads available); at cap 1 it reaches 77 % of the
-  theoretical ceiling; the rest is per-step overhead outside engine calls. It costs two
-  Redis round trips per engine call (~0.2 ms).
+  cap (39 → 67 → 96 runs/min with 8 threads available), 78 % of the ceiling at cap 1. It
+  costs two Redis round trips per engine call (~0.3 ms).
 
 ### What changed because of these figures
 
-- gunicorn: 4 workers x 4 threads against the shipped 2 x 8 (same 16 threads): status is the
-  same within noise, `start` at 10 connections goes from 59 to 86 req/s and its p99 from
-  324 to 224 ms (more processes, less GIL contention while requests wait on PostgreSQL);
-  at 50 connections the two are within noise (83 vs 71 req/s, one repeat of each lost to
-  a Redis outage caused by another engineer's test). Neither reaches a goal: tuning gunicorn
-  does not fix per-request CPU. A mild case for `WEB_CONCURRENCY=4 WEB_THREADS=4` on
-  2 cores; gunicorn.conf.py is left as it is (set by environment).
-- The hotspots above live in `provisioner/api/provisioning.py`, `provisioner/api/access.py`,
-  `provisioner/orchestration/runs.py`, `execution.py` and `tasks/step_task.py`, which this
-  change did not touch (other engineers own them). The fixes worth making, by expected gain:
-  (1) status: one query for the run and its steps, no `expire_all` + re-select, a plain
-  serializer; (2) start: write the audit row in the declare transaction (one commit instead
-  of two); (3) step claim/complete: one `UPDATE … RETURNING` per transition instead of
-  lock-select-update-commit, and one heartbeat thread per worker process instead of one
-  per step.
+- **Status in one query** (`provisioner/api/provisioning.py`, by another engineer): the
+  latest run and its steps are read once (`selectinload`), no `expire_all` and re-select:
+  5 → 4 statements per read, ~0.3 ms less CPU.
+- **Start in one transaction** (`provisioner/orchestration/runs.py`, by another engineer):
+  the audit row is written in the declare transaction, one commit instead of two; a start
+  request (which also answers with the run's status) went from 20 to 18 statements.
+- **Step claim and complete** (this change), 149 → 95 statements per FULL_POS run:
+  - `transitions.lock_run` takes the tenant's row lock found through the run in one
+    statement, then locks the run's row with its tenant and steps joined in a second (was:
+    select the tenant id, lock the tenant, lock the run, lazy-load the steps; and a third
+    reload of the tenant when a run started or ended). Same lock order, tenant then run;
+    the steps are read after the tenant's lock is held.
+  - `execution.claim` hands the step a detached copy of the tenant's row it already read,
+    so `context.build` no longer reads the tenant again after the claim's commit (which
+    also left a transaction open during the whole step body).
+  - `locks.advisory_lock` takes a free per-site lock with `pg_try_advisory_lock` on an
+    autocommit connection and releases it the same way: 2 statements and no BEGIN/COMMIT
+    per lock instead of 3 statements and two transactions; a busy lock is still waited for
+    with `lock_timeout` (set for that wait only).
+- gunicorn: 4 workers x 4 threads against the shipped 2 x 8 gives no gain in this run
+  (status equal at 50 connections; 2 x 8 better for status at 10 connections and for
+  start at 10 and 50), so gunicorn.conf.py stays as it is.
 """
 
 
@@ -236,7 +277,7 @@ def _cost(c: dict[str, Any], _r: dict[str, Any]) -> list[str]:
         "",
         "SQL statements counted with a SQLAlchemy `before_cursor_execute` listener (the "
         "`pool_pre_ping` ping is not a cursor execute and is not counted: add one round trip "
-        "per request/task).",
+        "per request/task; nor are BEGIN and COMMIT).",
         "",
         f"- `GET …/status`: **{s['status_queries']:g} statements** per read (median of "
         f"{s['reads']}); `POST …/start`: **{s['start_queries']:g}**.",

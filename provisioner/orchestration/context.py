@@ -30,7 +30,7 @@ def tenant_profile(tenant: Tenant) -> TenantProfile:
 
 def build(claim: Claim, *, last_attempt: bool) -> StepContext:
     cfg = current_app.config
-    tenant = db.session.get(Tenant, claim.tenant_id)
+    tenant = claim.tenant
     credentials = engines.credentials_for(tenant)
     return StepContext(
         engine=engines.client_for(credentials),

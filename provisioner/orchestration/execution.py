@@ -17,11 +17,11 @@ from enum import StrEnum
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, inspect, update
 
 from provisioner.engine import EngineError
 from provisioner.extensions import db
-from provisioner.models import Run, RunStatus, Step, StepStatus
+from provisioner.models import Run, RunStatus, Step, StepStatus, Tenant
 from provisioner.models.status import ACTIVE_RUN_STATUSES, SETTLED_STEP_STATUSES
 from provisioner.models.types import utcnow
 from provisioner.orchestration.transitions import (
@@ -52,7 +52,9 @@ class Claim:
     action: Action
     reason: str = ""
     run_id: uuid.UUID | None = None
-    tenant_id: uuid.UUID | None = None
+    # A copy of the tenant's row, out of the session (RUN only): the claim's commit
+    # expires the row, and the step's context would read it again.
+    tenant: Tenant | None = None
     attempt: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +112,7 @@ def claim(
     result = Claim(
         Action.RUN,
         run_id=run.id,
-        tenant_id=run.tenant_id,
+        tenant=_detached(run.tenant),
         attempt=step.attempts,
         options=dict(run.options or {}),
         metadata=dict(run.meta or {}),
@@ -265,6 +267,10 @@ def error_summary(error: Exception) -> dict[str, Any]:
 
 def _result(outcome: StepResult) -> dict[str, Any]:
     return {**outcome.result, "notes": outcome.notes} if outcome.notes else dict(outcome.result)
+
+
+def _detached(tenant: Tenant) -> Tenant:
+    return Tenant(**{c.key: getattr(tenant, c.key) for c in inspect(Tenant).column_attrs})
 
 
 def _find(run: Run | None, name: str) -> Step | None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from provisioner.steps.base import LockFactory
@@ -37,24 +37,34 @@ def lock_key(key: str) -> int:
 @contextmanager
 def advisory_lock(engine: Engine, key: str, timeout: float) -> Iterator[None]:
     number = lock_key(key)
-    with engine.connect() as conn:
-        try:
-            # SET LOCAL: the timeout ends with the transaction that takes the lock.
-            conn.execute(text(f"SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'"))
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": number})
-            conn.commit()
-        except DBAPIError as exc:
-            conn.rollback()
-            raise LockTimeout(f"lock {key!r} still busy after {timeout:.0f} s") from exc
+    # Autocommit: a free lock costs one statement to take and one to release, no transaction.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}):
+            _wait(conn, key, number, timeout)
         try:
             yield
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
-                conn.commit()
             except DBAPIError:
                 # The connection is broken; dropping it releases the lock on the server.
                 conn.invalidate()
+
+
+def _wait(conn: Connection, key: str, number: int, timeout: float) -> None:
+    """Wait for a lock somebody else holds, at most `timeout` seconds."""
+    try:
+        # A session setting of a pooled connection: set for this wait only.
+        conn.execute(
+            text("SELECT set_config('lock_timeout', :ms, false)"),
+            {"ms": f"{max(1, int(timeout * 1000))}ms"},
+        )
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": number})
+        finally:
+            conn.execute(text("RESET lock_timeout"))
+    except DBAPIError as exc:
+        raise LockTimeout(f"lock {key!r} still busy after {timeout:.0f} s") from exc
 
 
 @contextmanager

@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import joinedload
 
 from provisioner.extensions import db
 from provisioner.models import (
@@ -41,35 +42,37 @@ _TENANT_STATUS = {
 
 
 def lock_run(run_id: uuid.UUID | str) -> Run | None:
-    """Load a run with its tenant's row and its own row locked until the transaction ends.
+    """Load a run with its tenant and steps, the tenant's row and the run's own row locked
+    until the transaction ends.
 
     Every change of any run of a tenant takes the tenant's row lock first (a start takes it
     too), so changes of one tenant's runs happen one at a time and in one lock order: no
     deadlock between a start, a retry and a worker, and no race on "one active run".
+    Two statements: the tenant's row (found through the run), then the run's row with its
+    tenant and steps joined, read once the tenant's lock is held.
     """
-    tenant_id = db.session.execute(
-        select(Run.tenant_id).where(Run.id == _uuid(run_id))
-    ).scalar_one_or_none()
-    if tenant_id is None:
+    key = _uuid(run_id)
+    tenant_of_run = select(Run.tenant_id).where(Run.id == key).scalar_subquery()
+    if db.session.execute(_lock_tenants(Tenant.id == tenant_of_run)).scalar_one_or_none() is None:
         return None
-    lock_tenant(tenant_id)
     stmt = (
         select(Run)
-        .where(Run.id == _uuid(run_id))
-        .with_for_update()
+        .where(Run.id == key)
+        .options(joinedload(Run.tenant), joinedload(Run.steps))
+        .with_for_update(of=Run)
         .execution_options(populate_existing=True)
     )
-    return db.session.execute(stmt).scalar_one_or_none()
+    return db.session.execute(stmt).unique().scalar_one_or_none()
 
 
 def lock_tenant(tenant_id: uuid.UUID) -> Tenant:
-    stmt = (
-        select(Tenant)
-        .where(Tenant.id == tenant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return db.session.execute(_lock_tenants(Tenant.id == tenant_id)).scalar_one()
+
+
+def _lock_tenants(condition: ColumnElement[bool]) -> Select[tuple[Tenant]]:
+    return (
+        select(Tenant).where(condition).with_for_update().execution_options(populate_existing=True)
     )
-    return db.session.execute(stmt).scalar_one()
 
 
 def event(
