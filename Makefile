@@ -55,8 +55,9 @@ migrate: venv
 bench: venv  ## benchmarks on a scratch database (local PostgreSQL and Redis), ~15 min → docs/BENCHMARKS.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-chaos: venv  ## the chaos scenarios at full size (200 tenants each); `make test` runs them with 20
-	CHAOS_TENANTS=$${CHAOS_TENANTS:-200} $(BIN)/pytest tests/chaos -m chaos -p no:cacheprovider --timeout 3600
+chaos: venv  ## reliability at full size (200 tenants per scenario, 100 fuzz cases per operation) → artifacts/chaos
+	CHAOS_TENANTS=$${CHAOS_TENANTS:-200} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest \
+	  tests/chaos tests/fuzz tests/integration/test_steering.py -p no:cacheprovider --timeout 3600 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache artifacts

@@ -40,7 +40,7 @@ FAULT_KINDS = [
 ]  # fmt: skip
 
 
-def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine):
+def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, report):
     worker.restart(concurrency=3)
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
     rng = random.Random(7)
@@ -67,9 +67,10 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine):
     assert sum(kills.values()) > 0
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS, kills
     assert_engine_exact(engine, [t.name for t in tenants])
+    report(runs=Counter(r.status for r in found), kills=kills)
 
 
-def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine):
+def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine, report):
     worker.restart(concurrency=3)
     sim.faults.rng.seed(11)
     for spec in FAULT_KINDS:
@@ -77,16 +78,23 @@ def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine):
     tenants = [new_tenant() for _ in range(TENANTS)]
 
     found = wait_all_final([start(t, include_demo_data=True) for t in tenants])
+    calls = sim.calls()
     sim.clear_faults()
-    found = settle_failures(found)
+    found, continued = settle_failures(found)
 
-    fired = Counter(c["fault"] for c in sim.calls() if c["fault"])
+    fired = Counter(c["fault"] for c in calls if c["fault"])
     assert len(fired) >= 4, fired  # most kinds really happened
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
     assert_engine_exact(engine, [t.name for t in tenants])
+    report(
+        runs=Counter(r.status for r in found),
+        engine_calls=len(calls),
+        faults_fired=fired,
+        continued_by_operator=Counter(continued),
+    )
 
 
-def test_storm_of_steering_calls_on_one_run(app_ctx, worker, sim):
+def test_storm_of_steering_calls_on_one_run(app_ctx, worker, sim, report):
     """Parallel retry / continue / cancel / start against one workspace: one active run at
     most, every accepted change in the run's log, and the workspace ends consistent."""
     sim.add_fault(kind="latency", seconds=1, method="POST", path="^/api/resource/Company$")
@@ -117,3 +125,4 @@ def test_storm_of_steering_calls_on_one_run(app_ctx, worker, sim):
     accepted_cancels = sum(1 for k, c in answers if k == "cancel" and c == 200)
     cancelled_events = sum(len(events_of(r.id, kind="run_cancelled")) for r in found)
     assert cancelled_events == accepted_cancels  # every accepted cancel left its mark
+    report(answers=Counter(f"{k} {c}" for k, c in answers), runs=len(found))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections import Counter
 from contextlib import suppress
 
 import pytest
@@ -54,7 +55,7 @@ def sweeping(every: float = 3.0):
     return tick
 
 
-def test_broker_outage_in_the_middle_of_runs(app_ctx, worker, sim, engine, watchdog_quick):
+def test_broker_outage_in_the_middle_of_runs(app_ctx, worker, sim, engine, watchdog_quick, report):
     if not redis_up():
         pytest.skip("Redis is not running here")
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")
@@ -72,28 +73,42 @@ def test_broker_outage_in_the_middle_of_runs(app_ctx, worker, sim, engine, watch
     worker.restart(concurrency=3)  # a worker that reconnects by itself is fine too; be sure
 
     found = wait_all_final(run_ids, tick=sweeping())
-    found = settle_failures(found)
+    found, continued = settle_failures(found)
 
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
     assert_engine_exact(engine, names)
+    report(
+        outage_seconds=BROKER_OUTAGE,
+        runs=Counter(r.status for r in found),
+        continued_by_operator=Counter(continued),
+    )
 
 
 @pytest.mark.skipif(not PG_CLUSTER, reason="no local PostgreSQL cluster to restart")
-def test_database_restart_in_the_middle_of_runs(app_ctx, worker, sim, engine, watchdog_quick):
+def test_database_restart_in_the_middle_of_runs(
+    app_ctx, worker, sim, engine, watchdog_quick, report
+):
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")
     tenants = [new_tenant() for _ in range(TENANTS)]
     run_ids = [start(t) for t in tenants]
     names = [t.name for t in tenants]  # the rows detach from the session with the restart
     time.sleep(1.5)
+    down = time.monotonic()
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", PG_CLUSTER, "main", "restart"],
                    capture_output=True, check=True)  # fmt: skip
+    outage = time.monotonic() - down
     with suppress(DBAPIError):
         db.session.rollback()
     db.session.remove()
     db.engine.dispose()  # this test's own connections died with the server
 
     found = wait_all_final(run_ids, tick=sweeping())
-    found = settle_failures(found)
+    found, continued = settle_failures(found)
 
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
     assert_engine_exact(engine, names)
+    report(
+        outage_seconds=round(outage, 1),
+        runs=Counter(r.status for r in found),
+        continued_by_operator=Counter(continued),
+    )
