@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from provisioner.api.access import (
     Need,
@@ -22,6 +22,7 @@ from provisioner.api.access import (
 from provisioner.api.errors import ApiError
 from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
+from provisioner.api.pages import paginate
 from provisioner.extensions import db
 from provisioner.models import JobType, Membership, SiteJob, SiteJobEvent, Tenant
 from provisioner.orchestration import audit, jobs
@@ -68,12 +69,7 @@ def index():
     for name in ("tenant_id", "job_type", "status"):
         if query[name] is not None:
             stmt = stmt.where(getattr(SiteJob, name) == query[name])
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    page, size = query["page"], query["size"]
-    items = db.session.execute(
-        stmt.order_by(SiteJob.created_at.desc(), SiteJob.id).offset((page - 1) * size).limit(size)
-    ).scalars()
-    return JobPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+    return JobPageSchema().dump(paginate(stmt, query, SiteJob.created_at.desc(), SiteJob.id))
 
 
 @documented(response=JobDetailSchema)

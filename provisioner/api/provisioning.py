@@ -7,13 +7,14 @@ Mounted at /api/v1/provisioning and, for the platform's existing page, at
 from __future__ import annotations
 
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from provisioner.api.access import Need, actor, authenticated, load_json, load_query, tenant_for
 from provisioner.api.errors import ApiError
 from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
+from provisioner.api.pages import paginate
 from provisioner.extensions import db
 from provisioner.models import Run, RunEvent, Tenant
 from provisioner.orchestration import audit, runs
@@ -142,18 +143,8 @@ def run_list(tenant_id: str):
     """The workspace's runs, newest first."""
     tenant = tenant_for(tenant_id, Need.READ)
     query = load_query(PageQuerySchema())
-    page, size = query["page"], query["size"]
-    total = db.session.execute(
-        select(func.count()).select_from(Run).where(Run.tenant_id == tenant.id)
-    ).scalar_one()
-    items = db.session.execute(
-        select(Run)
-        .where(Run.tenant_id == tenant.id)
-        .order_by(Run.created_at.desc())
-        .offset((page - 1) * size)
-        .limit(size)
-    ).scalars()
-    return RunPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+    stmt = select(Run).where(Run.tenant_id == tenant.id)
+    return RunPageSchema().dump(paginate(stmt, query, Run.created_at.desc()))
 
 
 ROUTES = [

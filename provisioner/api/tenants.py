@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from provisioner.api.access import (
     Need,
@@ -17,6 +17,7 @@ from provisioner.api.access import (
 from provisioner.api.errors import ApiError
 from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
+from provisioner.api.pages import paginate
 from provisioner.engine import EngineCredentials
 from provisioner.extensions import db
 from provisioner.models import AuditEntry, Membership, Tenant
@@ -77,12 +78,7 @@ def index():
     stmt = select(Tenant)
     if not user.is_admin:
         stmt = stmt.join(Membership).where(Membership.user_id == user.id)
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    page, size = query["page"], query["size"]
-    items = db.session.execute(
-        stmt.order_by(Tenant.created_at.desc(), Tenant.id).offset((page - 1) * size).limit(size)
-    ).scalars()
-    return TenantPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+    return TenantPageSchema().dump(paginate(stmt, query, Tenant.created_at.desc(), Tenant.id))
 
 
 @documented(response=TenantSchema)
@@ -135,13 +131,8 @@ def audit_log(tenant_id: str):
     """Who did what to the workspace, newest first."""
     tenant = tenant_for(tenant_id, Need.READ)
     query = load_query(PageQuerySchema())
-    page, size = query["page"], query["size"]
     stmt = select(AuditEntry).where(AuditEntry.tenant_id == tenant.id)
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    items = db.session.execute(
-        stmt.order_by(AuditEntry.id.desc()).offset((page - 1) * size).limit(size)
-    ).scalars()
-    return AuditPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+    return AuditPageSchema().dump(paginate(stmt, query, AuditEntry.id.desc()))
 
 
 def _engine_view(tenant: Tenant) -> dict:

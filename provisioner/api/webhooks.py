@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from provisioner.api.access import Need, actor, authenticated, load_json, load_query, tenant_for
 from provisioner.api.errors import ApiError
 from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
+from provisioner.api.pages import paginate
 from provisioner.extensions import db
 from provisioner.models import WebhookDelivery
 from provisioner.orchestration import audit
@@ -70,19 +71,8 @@ def deliveries(tenant_id: str):
     """Deliveries to the workspace's webhooks, newest first, with each attempt's outcome."""
     tenant = tenant_for(tenant_id, Need.STEER)
     query = load_query(PageQuerySchema())
-    page, size = query["page"], query["size"]
-    where = WebhookDelivery.tenant_id == tenant.id
-    total = db.session.execute(
-        select(func.count()).select_from(WebhookDelivery).where(where)
-    ).scalar_one()
-    items = db.session.execute(
-        select(WebhookDelivery)
-        .where(where)
-        .order_by(WebhookDelivery.created_at.desc())
-        .offset((page - 1) * size)
-        .limit(size)
-    ).scalars()
-    return DeliveryPageSchema().dump({"page": page, "size": size, "total": total, "items": items})
+    stmt = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant.id)
+    return DeliveryPageSchema().dump(paginate(stmt, query, WebhookDelivery.created_at.desc()))
 
 
 def _fields(webhook: object) -> dict[str, object]:

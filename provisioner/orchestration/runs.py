@@ -144,13 +144,7 @@ def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) 
     set_run_status(run, RunStatus.PENDING)
     settle(run)
     event(run, f"run_{kind}", message=f"{kind} by {actor}: {', '.join(s.name for s in to_run)}")
-    _stamp_queued(run, to_run)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("another run is already active for this workspace") from None
-    _publish_or_undo(run, to_run, undo)
+    _commit_and_publish(run, to_run, undo)
     return run
 
 
@@ -232,13 +226,7 @@ def follow_on(run_id: Any, step_name: str, actor: str) -> None:
         set_run_status(run, RunStatus.PENDING)
     settle(run)
     event(run, "run_resumed", message=f"after {step_name}, by {actor}")
-    _stamp_queued(run, to_run)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("another run is already active for this workspace") from None
-    _publish_or_undo(run, to_run, undo)
+    _commit_and_publish(run, to_run, undo)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -288,6 +276,17 @@ def _step(run: Run, name: str) -> Step:
 
 def _pending(run: Run) -> list[Step]:
     return [s for s in run.steps if s.status == StepStatus.PENDING]
+
+
+def _commit_and_publish(run: Run, to_run: list[Step], undo: Any) -> None:
+    """Commit a resumed run (the database refuses a second active run) and publish it."""
+    _stamp_queued(run, to_run)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("another run is already active for this workspace") from None
+    _publish_or_undo(run, to_run, undo)
 
 
 def _stamp_queued(run: Run, steps: list[Step]) -> None:
