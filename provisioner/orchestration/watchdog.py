@@ -11,12 +11,14 @@ A run gets stuck in one of three ways (the beat task looks every WATCHDOG_INTERV
   queue is empty: the worker holding the retry vanished.
 
 The queue must be empty for the last two because a backlog delays messages without losing
-them. A stuck step is requeued: it and the pending steps after it get new task ids and a
-new chain, so an old message that turns up later is refused by `execution.claim`. After
-WATCHDOG_MAX_REQUEUES requeues of one step with no progress in between, the run fails with
-the reason instead. Each action leaves a `watchdog_requeued` or `watchdog_failed` event
-(which the metrics count). The sweep also re-enqueues webhook deliveries whose message was
-lost, and reports the runs active for longer than LONG_RUN_AFTER s.
+them; so must it for a stale step the watchdog has already requeued (its new message may
+be waiting behind the backlog). A stuck step is requeued: it and the pending steps after
+it get new task ids and a new chain, so an old message that turns up later is refused by
+`execution.claim`. After WATCHDOG_MAX_REQUEUES requeues of one step with no progress in
+between, the run fails with the reason instead. Each action leaves a `watchdog_requeued`
+or `watchdog_failed` event (which the metrics count). The sweep also re-enqueues webhook
+deliveries whose message was lost, and reports the runs active for longer than
+LONG_RUN_AFTER s.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -89,14 +93,11 @@ def sweep(now: datetime | None = None) -> Report:
         if (found := diagnose(run, now)) is not None
     ]
     db.session.rollback()
-    queue_empty: bool | None = None
+    backlog = cache(lambda: queue.depth() != 0)  # asked once per sweep; None (down) counts
     for run_id, step_name, reason in stuck:
-        if reason != Reason.STALE:
-            if queue_empty is None:
-                queue_empty = queue.depth() == 0
-            if not queue_empty:
-                continue
-        action = _recover(run_id, step_name, reason, now)
+        if reason != Reason.STALE and backlog():
+            continue
+        action = _recover(run_id, step_name, reason, now, backlog)
         if action == REQUEUED:
             report.requeued[reason] += 1
         elif action == FAILED:
@@ -160,7 +161,9 @@ def _active_runs() -> list[Run]:
     )
 
 
-def _recover(run_id: uuid.UUID, step_name: str, reason: Reason, now: datetime) -> str | None:
+def _recover(
+    run_id: uuid.UUID, step_name: str, reason: Reason, now: datetime, backlog: Callable[[], bool]
+) -> str | None:
     """Requeue or fail the stuck step, if the run is still stuck at it under the run's lock."""
     run = lock_run(run_id)
     found = diagnose(run, now) if run and run.status in ACTIVE_RUN_STATUSES else None
@@ -169,7 +172,11 @@ def _recover(run_id: uuid.UUID, step_name: str, reason: Reason, now: datetime) -
         return None
     step = found[0]
     why = _explain(step, reason)
-    if _requeues_since_progress(run, step) >= current_app.config["WATCHDOG_MAX_REQUEUES"]:
+    requeues = _requeues_since_progress(run, step)
+    if reason == Reason.STALE and requeues and backlog():
+        db.session.rollback()  # requeued already: its new message waits in the queue
+        return None
+    if requeues >= current_app.config["WATCHDOG_MAX_REQUEUES"]:
         _fail(run, step, reason, why)
         db.session.commit()
         log.warning("watchdog failed run %s: %s", run.id, why)

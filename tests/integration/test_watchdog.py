@@ -75,6 +75,11 @@ def test_a_step_whose_worker_vanished_is_taken_over(quiet, worker, sim, engine):
     [requeue] = events_of(run_id, kind="watchdog_requeued")
     assert (requeue.step, requeue.data) == ("create_company", {"reason": "stale_heartbeat"})
     assert "no heartbeat" in requeue.message
+    # No worker yet: the new message waits in the queue, so later sweeps leave the run be
+    # (they used to requeue it again at every sweep and fail it after the limit).
+    for _ in range(cfg["WATCHDOG_MAX_REQUEUES"] + 1):
+        later = watchdog.sweep(after(cfg["STALE_AFTER"] + 1))
+        assert (later.requeued, later.failed) == ({}, {})
     worker.start()
     run = wait_run(run_id, timeout=90)
     assert run.status == RunStatus.COMPLETED, [(s.name, s.status, s.error) for s in run.steps]
