@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import count
 from typing import Any
 
 from provisioner.engine import DuplicateEntry, EngineClient
@@ -122,10 +123,12 @@ def abbreviation_base(company: str) -> str:
 
 
 def free_abbreviation(engine: EngineClient, company: str) -> str:
-    """The first of ABC, ABC2, ABC3… that no company on the site uses."""
+    """The first of ABC, ABC2, ABC3… that no company on the site uses, in one engine call
+    (a shared site may hold hundreds of companies with the same initials)."""
     base = abbreviation_base(company)
-    for n in range(1, 100):
-        candidate = base if n == 1 else f"{base}{n}"
-        if engine.find("Company", [["abbr", "=", candidate]]) is None:
-            return candidate
-    raise StepError(f"every abbreviation from {base} to {base}99 is taken")
+    rows = engine.get_list(
+        "Company", filters=[["abbr", "like", f"{base}%"]], fields=["abbr"], limit=0
+    )
+    taken = {row["abbr"].upper() for row in rows}  # MariaDB compares without case
+    candidates = (base if n == 1 else f"{base}{n}" for n in count(1))
+    return next(c for c in candidates if c not in taken)

@@ -8,7 +8,7 @@ from provisioner.engine.errors import EngineBusy, EngineUnreachable, ValidationF
 from provisioner.steps import STEP_NAMES
 from provisioner.steps.base import MissingPrerequisite, NonCriticalFailure, RunOptions
 from provisioner.steps.configure_settings import merge
-from provisioner.steps.create_company import abbreviation_base
+from provisioner.steps.create_company import abbreviation_base, free_abbreviation
 from tests.helpers import assert_exactly_one_of_each
 from tests.unit.conftest import StepRunner, profile
 
@@ -50,6 +50,27 @@ def test_abbreviations_stay_unique_across_companies(engine, runner):
     outcome = other.run("create_company")
     assert outcome.metadata["abbr"] == "AKL2"
     assert abbreviation_base("Zed") == "ZED"
+
+
+def test_abbreviations_have_no_upper_bound():
+    """A shared site with 150 companies of the same initials (a 1,000-tenant burst once ran
+    out at AKL99): the next one gets AKL151, found with one engine call."""
+
+    class Site:
+        calls = 0
+
+        def get_list(self, doctype: str, **kw):
+            self.calls += 1
+            assert (doctype, kw["filters"], kw["limit"]) == (
+                "Company",
+                [["abbr", "like", "AKL%"]],
+                0,
+            )
+            return [{"abbr": "AKL"}, *({"abbr": f"akl{n}"} for n in range(2, 151))]
+
+    site = Site()
+    assert free_abbreviation(site, "Acme Kenya Ltd") == "AKL151"
+    assert site.calls == 1
 
 
 @pytest.mark.parametrize(
