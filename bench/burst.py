@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.common import purge_queue, rss_mib, start_simulator, start_worker
@@ -26,6 +28,7 @@ POOLS = (
 )
 CAPS = (1, 2, 4)
 CAP_POOL = ("threads", 8)
+FULL_POOL = ("prefork", 4)  # the widest pool of the table, for the full-size burst
 
 
 def worker_command(queue: str, pool: str, concurrency: int, cap: int = 0) -> str:
@@ -36,23 +39,36 @@ def worker_command(queue: str, pool: str, concurrency: int, cap: int = 0) -> str
     )
 
 
-def run(bench: Bench, *, tenants: int) -> dict[str, Any]:
-    sim, sim_url = start_simulator("simulator-50ms", latency_s=LATENCY_S)
+@contextmanager
+def _simulator(name: str) -> Iterator[str]:
+    """A simulator at 50 ms per call, which the workers started meanwhile talk to."""
+    sim, sim_url = start_simulator(name, latency_s=LATENCY_S)
     os.environ["ERPNEXT_URL"] = sim_url
-    results: list[dict[str, Any]] = []
     try:
+        yield sim_url
+    finally:
+        sim.stop()
+
+
+def run(bench: Bench, *, tenants: int) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    with _simulator("simulator-50ms") as sim_url:
         for pool, concurrency in POOLS:
             results.append(_burst(bench, sim_url, pool, concurrency, tenants, cap=0))
         for cap in CAPS:
             results.append(_burst(bench, sim_url, *CAP_POOL, max(tenants // 2, 4), cap=cap))
-    finally:
-        sim.stop()
     return {
         "tenants": tenants,
         "cap_tenants": max(tenants // 2, 4),
         "latency_ms": LATENCY_S * 1000,
         "results": results,
     }
+
+
+def run_full(bench: Bench, *, tenants: int) -> dict[str, Any]:
+    """The burst at the issue's size (1,000 tenants) on one pool: `--only burst_full`."""
+    with _simulator("simulator-50ms-full") as sim_url:
+        return {"tenants": tenants, "results": [_burst(bench, sim_url, *FULL_POOL, tenants, cap=0)]}
 
 
 def _burst(

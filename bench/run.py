@@ -1,6 +1,7 @@
 """`make bench`: every benchmark on a scratch database, then docs/BENCHMARKS.md.
 
-    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost] [--quick]
+    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost,profile] [--quick]
+    .venv/bin/python -m bench.run --only burst_full   # 1,000 tenants at once (BENCH_FULL_BURST)
 
 Sizes come from the environment: BENCH_REPEATS (3), BENCH_SECONDS (4), BENCH_TENANTS (40),
 BENCH_GUNICORN ("2x8,4x4"). Raw results go to artifacts/bench/results.json.
@@ -24,7 +25,9 @@ PARTS = ("api", "orchestration", "burst", "cost", "profile")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"parts: {', '.join(PARTS)}, burst_full"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the scripts")
     parser.add_argument("--report", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
@@ -32,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     repeats = int(os.environ.get("BENCH_REPEATS", "1" if quick else "3"))
     seconds = float(os.environ.get("BENCH_SECONDS", "2" if quick else "4"))
-    tenants = int(os.environ.get("BENCH_TENANTS", "10" if quick else "40"))
     saved = LOG_DIR / "results.json"
     # With --only, the other parts' figures of the previous run are kept (and say when).
     results: dict[str, Any] = (
@@ -46,31 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database() as url:
         os.environ.update(bench_env(url))
         bench = setup()
-        if "api" in parts:
-            from bench import api
-
-            print("part 1: API", flush=True)
-            results["api"] = api.run(bench, repeats=repeats, seconds=seconds)
-        if "orchestration" in parts:
-            from bench import orchestration
-
-            print("part 2: orchestration overhead", flush=True)
-            results["orchestration"] = orchestration.run(bench, runs=5 if quick else 15)
-        if "burst" in parts:
-            from bench import burst
-
-            print("part 3: burst", flush=True)
-            results["burst"] = burst.run(bench, tenants=tenants)
-        if "cost" in parts:
-            from bench import cost
-
-            print("part 4: cost", flush=True)
-            results["cost"] = cost.run(bench, queued=50 if quick else 200)
-        if "profile" in parts:
-            from bench import profile
-
-            print("profile: pyinstrument", flush=True)
-            results["profile"] = profile.run(bench, requests=50 if quick else 200)
+        for part in parts:
+            results[part] = _measure(part, bench, quick=quick, repeats=repeats, seconds=seconds)
     results["elapsed_s"] = round(time.monotonic() - began, 1)
     for part in parts:
         if isinstance(results.get(part), dict):
@@ -84,6 +63,35 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.report).write_text(report.render(results))
     print(f"wrote {args.report} in {results['elapsed_s']} s", flush=True)
     return 0
+
+
+def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float) -> Any:
+    """One part of the benchmarks (imported late: each part pulls in what it drives)."""
+    print(f"part: {part}", flush=True)
+    if part == "api":
+        from bench import api
+
+        return api.run(bench, repeats=repeats, seconds=seconds)
+    if part == "orchestration":
+        from bench import orchestration
+
+        return orchestration.run(bench, runs=5 if quick else 15)
+    if part in ("burst", "burst_full"):
+        from bench import burst
+
+        if part == "burst_full":  # ~15 min on its own, so not part of a plain `make bench`
+            return burst.run_full(bench, tenants=int(os.environ.get("BENCH_FULL_BURST", "1000")))
+        tenants = int(os.environ.get("BENCH_TENANTS", "10" if quick else "40"))
+        return burst.run(bench, tenants=tenants)
+    if part == "cost":
+        from bench import cost
+
+        return cost.run(bench, queued=50 if quick else 200)
+    if part == "profile":
+        from bench import profile
+
+        return profile.run(bench, requests=50 if quick else 200)
+    raise SystemExit(f"unknown part {part!r}: one of {', '.join(PARTS)}, burst_full")
 
 
 if __name__ == "__main__":
