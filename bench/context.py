@@ -46,12 +46,12 @@ class Bench:
     def tenants(self, count: int, prefix: str) -> list[str]:
         """`count` new workspaces (one owner for all, so no password hashing per tenant)."""
         from provisioner.extensions import db
-        from provisioner.workspaces import create_workspace
+        from provisioner.tenancy import create_tenant
 
         ids: list[str] = []
         with self.app.app_context():
             for i in range(count):
-                tenant = create_workspace(
+                tenant = create_tenant(
                     {
                         "name": f"{prefix} {RUN_ID} {i} {uuid.uuid4().hex[:6]}",
                         "country_code": "KE",
@@ -91,7 +91,7 @@ def setup() -> Bench:
     from provisioner import create_app
     from provisioner.extensions import db
     from provisioner.security import tokens
-    from provisioner.workspaces import create_user
+    from provisioner.tenancy import create_user
 
     app = create_app()
     with app.app_context():

@@ -13,14 +13,17 @@ from provisioner.celery_app import celery_init_app
 from provisioner.extensions import db, migrate
 from provisioner.observability import logging as json_logging
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """The app, configured from the environment (`config.from_env`) and then `overrides`;
+    a `CELERY` mapping in `overrides` is merged into the Celery settings."""
     app = Flask("provisioner")
     app.config.from_mapping(config.from_env())
-    if overrides:
-        app.config.update(overrides)
+    overrides = dict(overrides or {})
+    app.config["CELERY"].update(overrides.pop("CELERY", {}))
+    app.config.update(overrides)
     json_logging.init_app(app)
 
     db.init_app(app)
@@ -28,16 +31,18 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _sqlite_pragmas(app)
 
     from provisioner import api, cli, web
-    from provisioner.api import metrics, webhooks
+    from provisioner.api import status
     from provisioner.observability import live
+    from provisioner.webhooks import deliveries
 
     api.register(app)
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(webhooks.bp)
     cli.register(app)
     web.register(app)
     celery_init_app(app)
-    live.init_app(app)
+    # The side effects of run changes (orchestration sends the signals, see signals.py).
+    status.connect()
+    deliveries.connect()
+    live.connect()
     return app
 
 

@@ -1,4 +1,4 @@
-"""The Celery app, configured from celeryconfig.py and bound to the Flask app.
+"""The Celery app, configured from `app.config["CELERY"]` and bound to the Flask app.
 
 This is the `celery_init_app` pattern of Flask's documentation: every task runs inside
 the Flask app context, so tasks use the same config, database session and logging as
@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery
 from celery import current_app as current_celery
 from celery.signals import worker_process_init
 from flask import Flask
 
-
-class AppContextTask(Task):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self.app.flask_app.app_context():
-            return super().__call__(*args, **kwargs)
+from provisioner.tasks.base import AppContextTask
 
 
 def celery_init_app(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=AppContextTask)
-    celery.config_from_object("celeryconfig")
+    celery.config_from_object(app.config["CELERY"])
     celery.flask_app = app
     celery.set_default()
     app.extensions["celery"] = celery

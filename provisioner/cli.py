@@ -7,9 +7,9 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from provisioner.cli_provisioning import provisioning
+from provisioner.errors import Conflict
 from provisioner.extensions import db
-from provisioner.orchestration.errors import Conflict
-from provisioner.workspaces import create_user
+from provisioner.tenancy import create_user
 
 users = AppGroup("users", help="Manage the people who may sign in.")
 

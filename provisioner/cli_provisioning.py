@@ -11,21 +11,18 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnavailable
 from provisioner.extensions import db
-from provisioner.models import Run, Tenant
-from provisioner.orchestration import audit, runs
-from provisioner.orchestration.chain import QueueUnavailable
-from provisioner.orchestration.errors import Conflict
-from provisioner.orchestration.plans import PLAN_NAMES, PlanError
-from provisioner.orchestration.states import InvalidTransition
-from provisioner.schemas.run import RunStatusSchema, StartSchema
+from provisioner.models import Run, Tenant, latest_run
+from provisioner.orchestration import runs
+from provisioner.orchestration.plans import PLAN_NAMES
+from provisioner.schemas.run import StartSchema, status_document
 from provisioner.steps import STEP_NAMES
 
 provisioning = AppGroup("provisioning", help="Provision workspaces and steer their runs.")
@@ -37,14 +34,14 @@ TENANT = click.argument("tenant")
 @click.option("--json", "as_json", is_flag=True, help="The API's status document instead.")
 def status(tenant: str, as_json: bool) -> None:
     """Show the workspace's latest run, step by step."""
-    workspace = _tenant(tenant)
-    run = runs.latest_run(workspace.id)
+    found = _tenant(tenant)
+    run = latest_run(found.id, with_steps=True)
     if run is None:
-        click.echo(f"{workspace.slug}: not provisioned yet ({workspace.provisioning_status})")
+        click.echo(f"{found.slug}: not provisioned yet ({found.provisioning_status})")
     elif as_json:
-        click.echo(json.dumps(RunStatusSchema().dump(run), indent=2))
+        click.echo(json.dumps(status_document(run), indent=2))
     else:
-        _show(workspace, run)
+        _show(found, run)
 
 
 @provisioning.command("start")
@@ -64,7 +61,7 @@ def start(
     template: str | None,
 ) -> None:
     """Start a run."""
-    workspace = _tenant(tenant)
+    found = _tenant(tenant)
     body = {
         "provisioning_type": plan,
         "include_demo_data": demo_data,
@@ -75,10 +72,9 @@ def start(
     with _refusals():
         options = StartSchema().load({k: v for k, v in body.items() if v is not None})
         plan, names = options.pop("provisioning_type"), options.pop("steps")
-        options["template"] = options["template"] or workspace.category
+        options["template"] = options["template"] or found.category
         request = runs.StartRequest(plan=plan, steps=names, options=options)
-        # runs.start audits the start itself, in the transaction that declares the run.
-        _steer(workspace, None, lambda: runs.start(workspace, request, _actor()))
+        _steer(found, lambda: runs.start(found, request, _actor()))
 
 
 @provisioning.command("retry")
@@ -86,34 +82,27 @@ def start(
 @click.option("--step", type=click.Choice(STEP_NAMES), help="Rerun this step, then the rest.")
 def retry(tenant: str, step: str | None) -> None:
     """Rerun the failed steps of the latest run (or one named step), then the rest."""
-    workspace = _tenant(tenant)
-    run_id = _latest(workspace).id
+    found = _tenant(tenant)
+    run_id = _latest(found).id
     with _refusals():
-        _steer(
-            workspace,
-            "retry",
-            lambda: runs.resume(run_id, _actor(), kind="retry", step_name=step),
-            step=step,
-        )
+        _steer(found, lambda: runs.resume(run_id, _actor(), kind="retry", step_name=step))
 
 
 @provisioning.command("cancel")
 @TENANT
 def cancel(tenant: str) -> None:
     """Cancel the active run: its tasks are revoked, no further step starts."""
-    workspace = _tenant(tenant)
-    run_id = _latest(workspace).id
+    found = _tenant(tenant)
+    run_id = _latest(found).id
     with _refusals():
-        _steer(workspace, "cancel", lambda: runs.cancel(run_id, _actor()))
+        _steer(found, lambda: runs.cancel(run_id, _actor()))
 
 
-def _steer(tenant: Tenant, action: str | None, command: Callable[[], Run], **details: Any) -> None:
-    run = command()
-    if action is not None:
-        audit.record(tenant, _actor(), action, run.id, **{k: v for k, v in details.items() if v})
-    db.session.commit()
+def _steer(tenant: Tenant, command: Callable[[], Run]) -> None:
+    """Run a command (it commits, with its audit entry), then show the run as it is now."""
+    run_id = command().id
     db.session.expire_all()
-    _show(tenant, db.session.get(Run, run.id))
+    _show(tenant, db.session.get(Run, run_id))
 
 
 @contextmanager
@@ -142,7 +131,7 @@ def _tenant(ref: str) -> Tenant:
 
 
 def _latest(tenant: Tenant) -> Run:
-    run = runs.latest_run(tenant.id)
+    run = latest_run(tenant.id)
     if run is None:
         raise click.ClickException(f"{tenant.slug} has not been provisioned yet")
     return run
@@ -152,7 +141,9 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _show(tenant: Tenant, run: Run) -> None:
+def _show(tenant: Tenant, run: Run | None) -> None:
+    if run is None:
+        raise click.ClickException("the run is gone")
     click.echo(f"{tenant.name} ({tenant.slug}, {tenant.id})")
     click.echo(f"run {run.id}  {run.plan}  {run.status}  {run.progress}%")
     for step in run.steps:

@@ -1,7 +1,10 @@
-"""Every setting, read from the environment in one place.
+"""Every setting, read from the environment in one place: `from_env()`.
 
-The defaults are those of a developer machine with PostgreSQL and Redis on localhost;
-`make demo` overrides them with embedded ones (SQLite, an in-process Redis, the simulator).
+The Flask config holds them all, the Celery settings under the `CELERY` key (Flask's
+`celery_init_app` pattern), so that `create_app(overrides)` can change any of them and no
+module reads the environment by itself. The defaults are those of a developer machine with
+PostgreSQL and Redis on localhost; `make demo` overrides them with embedded ones (SQLite,
+an in-process Redis, the simulator).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/provisioner"
 DEFAULT_SECRET_KEY = "dev-only-secret-change-me"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 
 
 def database_url(raw: str) -> str:
@@ -34,6 +38,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The Flask config mapping for this environment."""
     env = os.environ if env is None else env
     db_url = database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+    broker = env.get("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
     return {
         "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
         # Fernet key for secrets at rest; derived from SECRET_KEY when not given.
@@ -53,13 +58,15 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # counted in Redis; a call waits up to ENGINE_SLOT_WAIT s for a slot, then retries.
         "ENGINE_MAX_CONCURRENCY": _int(env, "ENGINE_MAX_CONCURRENCY", 0),
         "ENGINE_SLOT_WAIT": _float(env, "ENGINE_SLOT_WAIT", 60.0),
-        "ENGINE_THROTTLE_REDIS_URL": env.get("ENGINE_THROTTLE_REDIS_URL") or _throttle_redis(env),
+        "ENGINE_THROTTLE_REDIS_URL": env.get("ENGINE_THROTTLE_REDIS_URL") or _redis_or(broker, ""),
         # How long a step may wait for a per-site lock (company creation, shared documents).
         "SITE_LOCK_TIMEOUT": _float(env, "SITE_LOCK_TIMEOUT", 120.0),
         "LOCK_DIR": env.get("LOCK_DIR", ""),
         # A running step beats every HEARTBEAT_INTERVAL; silent for STALE_AFTER = worker gone.
         "HEARTBEAT_INTERVAL": _float(env, "HEARTBEAT_INTERVAL", 5.0),
         "STALE_AFTER": _float(env, "STALE_AFTER", 30.0),
+        # Cap of a step's (and a site job's) retry wait: exponential backoff with full jitter.
+        "STEP_RETRY_BACKOFF_MAX": _float(env, "STEP_RETRY_BACKOFF_MAX", 60.0),
         # The watchdog (a beat task, every WATCHDOG_INTERVAL s): a run with nothing under way
         # and nothing happening for LOST_AFTER s lost its message; a retry more than
         # RETRY_GRACE s late lost its worker. Requeued at most MAX_REQUEUES times, then failed.
@@ -77,10 +84,10 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Rate limits of mutating routes (flask-limiter syntax), kept in Redis.
         "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER", "120/minute"),
         "RATE_LIMIT_PER_TENANT": env.get("RATE_LIMIT_PER_TENANT", "30/minute"),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or _limit_storage(env),
+        # If Redis is down the limits fall back to per-process counts rather than refusing.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or _redis_or(broker, "memory://"),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "provisioner"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        # If Redis is down the limits fall back to per-process counts rather than refusing.
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Site lifecycle jobs: `simulator` (its admin API at ERPNEXT_URL) or `bench` (on the
@@ -94,19 +101,65 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "BENCH_DB_ROOT_PASSWORD": env.get("BENCH_DB_ROOT_PASSWORD", ""),
         # Where the engine host serves its sites (chosen by Host header); else ERPNEXT_URL.
         "BENCH_SITE_URL": env.get("BENCH_SITE_URL") or None,
+        # Live page updates (Redis pub/sub): REDIS_URL, else the broker when it is Redis.
+        "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
+        "CELERY": celery_settings(env, broker),
     }
 
 
-def _limit_storage(env: Mapping[str, str]) -> str:
-    """The broker's Redis when the broker is Redis; else counts stay in each process."""
-    broker = env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-    return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
+    """Celery's own settings (lower-case names, as `celery.conf` takes them)."""
+    watchdog_interval = _float(env, "WATCHDOG_INTERVAL", 30.0)
+    return {
+        "broker_url": broker,
+        "result_backend": env.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1"),
+        "task_default_queue": env.get("CELERY_DEFAULT_QUEUE", "provisioner"),
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        # A worker killed in the middle of a step loses nothing: the message is acknowledged
+        # only after the task ends, goes back to the queue if the worker process dies, and
+        # each worker process reserves one message at a time.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Redis redelivers a message not acknowledged within this time. It must be well above
+        # the longest step (the setup wizard, ~14 s on a real site, 180 s allowed) plus the
+        # longest retry wait (retries wait on the worker, unacknowledged, up to
+        # STEP_RETRY_BACKOFF_MAX). A worker sweeps for such messages about every
+        # interval x throttle seconds.
+        "broker_transport_options": {
+            "visibility_timeout": _int(env, "BROKER_VISIBILITY_TIMEOUT", 3600),
+            "unacked_restore_interval": _int(env, "BROKER_RESTORE_INTERVAL", 10),
+            "unacked_restore_throttle": _int(env, "BROKER_RESTORE_THROTTLE", 10),
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 4,
+        # Flower renders task events: sent, started, retried (with the reason), succeeded…
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "result_expires": 24 * 3600,
+        "worker_hijack_root_logger": False,
+        # Site jobs of the bench backend go to BENCH_QUEUE, which only workers on the engine
+        # host consume (`celery -A provisioner worker -Q bench`); the rest to the default one.
+        "task_routes": ("provisioner.tasks.site_jobs.route",),
+        # Celery beat (`celery -A provisioner beat`, one per deployment) runs the watchdog.
+        # A sweep not picked up before the next one is due is dropped: the next one does it.
+        "beat_schedule": {
+            "watchdog": {
+                "task": "provisioner.watchdog.sweep",
+                "schedule": watchdog_interval,
+                "options": {"expires": watchdog_interval},
+            },
+        },
+    }
 
 
-def _throttle_redis(env: Mapping[str, str]) -> str:
-    """The broker's Redis when the broker is Redis; else none (the cap is then off)."""
-    broker = env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-    return broker if broker.startswith(("redis://", "rediss://")) else ""
+def _redis_or(broker: str, otherwise: str) -> str:
+    """The broker's URL when the broker is Redis; else `otherwise`."""
+    return broker if broker.startswith(("redis://", "rediss://")) else otherwise
 
 
 def _engine_options(url: str) -> dict[str, Any]:

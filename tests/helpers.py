@@ -11,7 +11,7 @@ from provisioner.extensions import db
 from provisioner.models import Run, RunEvent, Tenant
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.orchestration import runs
-from provisioner.workspaces import create_workspace
+from provisioner.tenancy import create_tenant
 
 WALK_IN = "Walk-In Customer"
 
@@ -20,7 +20,7 @@ def new_tenant(
     name: str | None = None, *, country: str = "KE", category: str | None = None
 ) -> Tenant:
     name = name or f"Shop {uuid.uuid4().hex[:8].upper()}"
-    tenant = create_workspace(
+    tenant = create_tenant(
         {
             "name": name,
             "country_code": country,

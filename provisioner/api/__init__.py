@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from provisioner.api import auth, errors, jobs, limits, live, openapi, ops, provisioning, tenants
+from provisioner.api import (
+    auth,
+    errors,
+    jobs,
+    limits,
+    live,
+    metrics,
+    openapi,
+    ops,
+    provisioning,
+    tenants,
+    webhooks,
+)
 
 
 def register(app: Flask) -> None:
@@ -12,8 +24,10 @@ def register(app: Flask) -> None:
     limits.init_app(app)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(tenants.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(provisioning.blueprint("provisioning", "/api/v1/provisioning"))
     # The platform's workspace page already calls the unversioned paths.

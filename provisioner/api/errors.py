@@ -10,10 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from provisioner.orchestration.chain import QueueUnavailable
-from provisioner.orchestration.errors import Conflict
-from provisioner.orchestration.plans import PlanError
-from provisioner.orchestration.states import InvalidTransition
+from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnavailable
 
 log = logging.getLogger(__name__)
 

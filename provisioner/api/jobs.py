@@ -24,8 +24,8 @@ from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
 from provisioner.api.pages import paginate
 from provisioner.extensions import db
-from provisioner.models import JobType, Membership, SiteJob, SiteJobEvent, Tenant
-from provisioner.orchestration import audit, jobs
+from provisioner.models import JobType, Membership, SiteJob, SiteJobEvent
+from provisioner.orchestration import jobs
 from provisioner.schemas.job import (
     JobCreateSchema,
     JobDetailSchema,
@@ -50,7 +50,6 @@ def create():
     data = load_json(JobCreateSchema())
     tenant = tenant_for(str(data["tenant_id"]), Need.STEER)
     job = jobs.create(tenant, JobType(data["job_type"]), actor())
-    _audit(tenant, "job.create", job)
     return JobSchema().dump(job), 201
 
 
@@ -97,7 +96,6 @@ def retry(job_id: str):
     job = _job_for(job_id, Need.STEER)
     load_json(EmptySchema())
     job = jobs.retry(job.id, actor())
-    _audit(job.tenant, "job.retry", job)
     return JobSchema().dump(job), 202
 
 
@@ -110,7 +108,6 @@ def cancel(job_id: str):
     job = _job_for(job_id, Need.STEER)
     load_json(EmptySchema())
     job = jobs.cancel(job.id, actor())
-    _audit(job.tenant, "job.cancel", job)
     return JobSchema().dump(job)
 
 
@@ -129,11 +126,6 @@ def _job_for(job_id: str, need: Need) -> SiteJob:
             raise _no_such_job() from None
         raise
     return job
-
-
-def _audit(tenant: Tenant, action: str, job: SiteJob) -> None:
-    audit.record(tenant, actor(), action, job.id, job_type=job.job_type)
-    db.session.commit()
 
 
 def _no_such_job() -> ApiError:

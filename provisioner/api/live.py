@@ -26,18 +26,16 @@ from typing import Any
 
 import jwt
 from flask import Blueprint, Response, current_app, g, stream_with_context
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import selectinload
 
 from provisioner.api.access import Need, authenticated, current_user, load_query, tenant_for
 from provisioner.api.errors import ApiError
 from provisioner.api.openapi import documented
 from provisioner.extensions import db
-from provisioner.models import Run, User
+from provisioner.models import User, latest_run
 from provisioner.observability import live
 from provisioner.schemas.live import EventsQuerySchema, StreamTicketSchema
-from provisioner.schemas.run import RunStatusSchema
+from provisioner.schemas.run import status_document
 from provisioner.security.tokens import ALGORITHM
 
 TICKET_AUDIENCE = "provisioner:events"
@@ -144,17 +142,11 @@ def _frames(tenant_id: uuid.UUID, subscription: live.Subscription) -> Iterator[s
 def _state_frame(tenant_id: uuid.UUID) -> str:
     """The workspace's latest run, read in a transaction of its own."""
     try:
-        run = db.session.execute(
-            select(Run)
-            .where(Run.tenant_id == tenant_id)
-            .order_by(Run.created_at.desc())
-            .limit(1)
-            .options(selectinload(Run.steps))
-        ).scalar_one_or_none()
+        run = latest_run(tenant_id, with_steps=True)
         if run is None:
             idle = {"tenant_id": str(tenant_id), "message": "not provisioned yet"}
             return _frame("idle", idle)
-        return _frame("status", RunStatusSchema().dump(run))
+        return _frame("status", status_document(run))
     finally:
         db.session.close()  # a stream lasts minutes: do not hold a pooled connection
 

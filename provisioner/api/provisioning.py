@@ -6,9 +6,10 @@ Mounted at /api/v1/provisioning and, for the platform's existing page, at
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from provisioner.api.access import Need, actor, authenticated, load_json, load_query, tenant_for
 from provisioner.api.errors import ApiError
@@ -16,8 +17,8 @@ from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
 from provisioner.api.pages import paginate
 from provisioner.extensions import db
-from provisioner.models import Run, RunEvent, Tenant
-from provisioner.orchestration import audit, runs
+from provisioner.models import Run, RunEvent, Tenant, latest_run
+from provisioner.orchestration import runs
 from provisioner.schemas.common import PageQuerySchema, page_of
 from provisioner.schemas.run import (
     EmptySchema,
@@ -28,6 +29,7 @@ from provisioner.schemas.run import (
     RunSummarySchema,
     SkipSchema,
     StartSchema,
+    status_document,
 )
 
 RunPageSchema = page_of(RunSummarySchema, "RunPageSchema")
@@ -58,16 +60,10 @@ def start(tenant_id: str):
 def status(tenant_id: str):
     """The status of the workspace's latest run, read from the database."""
     tenant = tenant_for(tenant_id, Need.READ)
-    run = db.session.execute(
-        select(Run)
-        .where(Run.tenant_id == tenant.id)
-        .order_by(Run.created_at.desc())
-        .limit(1)
-        .options(selectinload(Run.steps))
-    ).scalar_one_or_none()
+    run = latest_run(tenant.id, with_steps=True)
     if run is None:
         raise _no_run()
-    return RunStatusSchema().dump(run)  # one query for the run, one for its steps
+    return status_document(run)  # one query for the run, one for its steps
 
 
 @documented(body=RetrySchema, response=RunStatusSchema, status=202)
@@ -78,7 +74,6 @@ def retry(tenant_id: str):
     tenant = tenant_for(tenant_id, Need.STEER)
     data = load_json(RetrySchema())
     run = runs.resume(_latest(tenant).id, actor(), kind="retry", step_name=data["step"])
-    _audit(tenant, "retry", run, step=data["step"])
     return _status(run.id), 202
 
 
@@ -90,7 +85,6 @@ def continue_(tenant_id: str):
     tenant = tenant_for(tenant_id, Need.STEER)
     load_json(EmptySchema())
     run = runs.resume(_latest(tenant).id, actor(), kind="continue")
-    _audit(tenant, "continue", run)
     return _status(run.id), 202
 
 
@@ -102,7 +96,6 @@ def skip_step(tenant_id: str):
     tenant = tenant_for(tenant_id, Need.STEER)
     data = load_json(SkipSchema())
     run = runs.skip(_latest(tenant).id, data["step"], actor())
-    _audit(tenant, "skip", run, step=data["step"])
     return _status(run.id)
 
 
@@ -114,7 +107,6 @@ def cancel(tenant_id: str):
     tenant = tenant_for(tenant_id, Need.STEER)
     load_json(EmptySchema())
     run = runs.cancel(_latest(tenant).id, actor())
-    _audit(tenant, "cancel", run)
     return _status(run.id)
 
 
@@ -159,13 +151,8 @@ ROUTES = [
 ]
 
 
-def _audit(tenant: Tenant, action: str, run: Run, **details: object) -> None:
-    audit.record(tenant, actor(), action, run.id, **details)
-    db.session.commit()
-
-
 def _latest(tenant: Tenant) -> Run:
-    run = runs.latest_run(tenant.id)
+    run = latest_run(tenant.id)
     if run is None:
         raise _no_run()
     return run
@@ -175,10 +162,9 @@ def _no_run() -> ApiError:
     return ApiError(404, "no_run", "this workspace has not been provisioned yet")
 
 
-def _status(run_id: object) -> dict:
-    """The run with its steps: two queries, whatever the number of steps."""
-    db.session.expire_all()
-    run = db.session.execute(
-        select(Run).where(Run.id == run_id).options(selectinload(Run.steps))
+def _status(run_id: object) -> dict[str, Any]:
+    """The run's status document as the command just committed it (one query)."""
+    doc: dict[str, Any] = db.session.execute(
+        select(Run.status_doc).where(Run.id == run_id)
     ).scalar_one()
-    return RunStatusSchema().dump(run)
+    return doc

@@ -19,12 +19,11 @@ from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
 from provisioner.api.pages import paginate
 from provisioner.engine import EngineCredentials
+from provisioner.errors import QueueUnavailable
 from provisioner.extensions import db
 from provisioner.models import AuditEntry, Membership, Tenant
 from provisioner.orchestration import audit, engines, runs
-from provisioner.orchestration.chain import QueueUnavailable
 from provisioner.schemas.common import PageQuerySchema, page_of
-from provisioner.schemas.run import RunStatusSchema
 from provisioner.schemas.tenant import (
     AuditEntrySchema,
     EngineConnectionSchema,
@@ -33,7 +32,7 @@ from provisioner.schemas.tenant import (
     TenantCreateSchema,
     TenantSchema,
 )
-from provisioner.workspaces import create_workspace
+from provisioner.tenancy import create_tenant
 
 bp = Blueprint("tenants", __name__, url_prefix="/api/v1/tenants")
 TenantPageSchema = page_of(TenantSchema, "TenantPageSchema")
@@ -50,7 +49,7 @@ def create():
     user = current_user()
     if not user.is_admin and data["admin_email"].lower() != user.email:
         raise ApiError(403, "forbidden", "only a platform admin may create a workspace for others")
-    tenant = create_workspace(data)
+    tenant = create_tenant(data)
     audit.record(tenant, actor(), "create", tenant.id, name=tenant.name)
     db.session.commit()
     provisioning, note = None, None
@@ -59,7 +58,7 @@ def create():
             run = runs.start(
                 tenant, runs.StartRequest(options={"template": data["category"]}), actor()
             )
-            provisioning = RunStatusSchema().dump(run)
+            provisioning = run.status_doc
         except QueueUnavailable:
             note = "the task queue is unreachable; start provisioning again shortly"
     body = {"tenant": TenantSchema().dump(tenant), "provisioning": provisioning}

@@ -2,7 +2,7 @@
 
 from provisioner.models.audit import AuditEntry
 from provisioner.models.job import JobStatus, JobType, SiteJob, SiteJobEvent
-from provisioner.models.run import Run, RunEvent, Step
+from provisioner.models.run import Run, RunEvent, RunStep, latest_run
 from provisioner.models.status import (
     ProvisioningStatus,
     Role,
@@ -25,13 +25,14 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunStatus",
+    "RunStep",
     "SiteJob",
     "SiteJobEvent",
-    "Step",
     "StepStatus",
     "Tenant",
     "TenantStatus",
     "User",
     "Webhook",
     "WebhookDelivery",
+    "latest_run",
 ]

@@ -6,8 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship, selectinload
 
 from provisioner.extensions import db
 from provisioner.models.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
@@ -47,17 +56,33 @@ class Run(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The run's status document as `GET …/status` answers it, and its version (the tenant's
+    # live-state counter when it was written): kept by every transaction that changes the
+    # run, so status reads and live streams serve it without building it again.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    status_doc: Mapped[dict[str, Any] | None] = deferred(mapped_column(JsonDocument))
 
     tenant: Mapped[Tenant] = relationship()
-    steps: Mapped[list[Step]] = relationship(
-        back_populates="run", order_by="Step.position", cascade="all, delete-orphan"
+    steps: Mapped[list[RunStep]] = relationship(
+        back_populates="run", order_by="RunStep.position", cascade="all, delete-orphan"
     )
 
-    def step(self, name: str) -> Step:
+    def step(self, name: str) -> RunStep:
         return next(s for s in self.steps if s.name == name)
 
 
-class Step(db.Model):
+def latest_run(tenant_id: uuid.UUID, *, with_steps: bool = False) -> Run | None:
+    """The tenant's newest run (what its status shows), with its steps if asked."""
+    stmt = select(Run).where(Run.tenant_id == tenant_id).order_by(Run.created_at.desc()).limit(1)
+    if with_steps:
+        stmt = stmt.options(selectinload(Run.steps))
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+class RunStep(db.Model):
+    """A step of one run: its state, attempts, error and result (the step itself is a
+    `provisioner.steps.base.Step`)."""
+
     __tablename__ = "provisioning_steps"
     __table_args__ = (UniqueConstraint("run_id", "name"),)
 

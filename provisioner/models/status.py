@@ -15,6 +15,7 @@ class RunStatus(StrEnum):
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
+FINAL_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 class StepStatus(StrEnum):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from provisioner.extensions import db
@@ -36,6 +36,8 @@ class Tenant(db.Model):
     engine_site: Mapped[str | None] = mapped_column(String(255))
     engine_api_key_enc: Mapped[str | None] = mapped_column(Text)
     engine_api_secret_enc: Mapped[str | None] = mapped_column(Text)
+    # Counts every change of the tenant's runs: the version of what its page shows live.
+    live_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,10 +1,10 @@
 """Live status changes through Redis pub/sub, one channel per workspace.
 
-`transitions.event` calls `changed(run)` on every run or step transition. The workspace
-is only remembered on the database session; it is published once that transaction
-commits (and forgotten if it rolls back), so whoever reads the database on a message sees
-the committed state. Any process publishes (web, workers, CLI) and any web process
-subscribes, so it works across gunicorn and Celery workers on many machines.
+Listens to `signals.changes_committed` (connected by the app factory, `connect()`): every
+run a transaction changed is announced once it has committed, so whoever reads the
+database on a message sees the committed state. Any process publishes (web, workers, CLI)
+and any web process subscribes, so it works across gunicorn and Celery workers on many
+machines.
 
 Redis is `REDIS_URL`, else the Celery broker when that is Redis. Live updates are best
 effort: without Redis nothing is published, subscribing raises `Unavailable`, and the
@@ -16,26 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import TYPE_CHECKING
 
 import redis
-from flask import Flask, current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from flask import current_app
 
-from provisioner.extensions import db
+from provisioner import signals
+from provisioner.signals import Changes
 
 if TYPE_CHECKING:
     from redis.client import PubSub
 
-    from provisioner.models import Run
-
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "provisioner:live:tenant:"
-_PENDING = "live_pending"  # session.info key: {tenant_id: run_id} changed in this transaction
 _TIMEOUT = 1.0  # seconds to connect to (and hear back from) Redis
 _MUTE_SECONDS = 5.0
 _clients: dict[str, redis.Redis] = {}
@@ -46,32 +41,17 @@ class Unavailable(Exception):
     """Live updates cannot be had now (no Redis configured, or Redis unreachable)."""
 
 
-def init_app(app: Flask) -> None:
-    """The `REDIS_URL` setting: from the environment, else the Celery broker's URL."""
-    broker = app.extensions["celery"].conf.broker_url
-    app.config.setdefault("REDIS_URL", os.environ.get("REDIS_URL") or broker)
+def connect() -> None:
+    """Announce every run change once its transaction has committed."""
+    signals.changes_committed.connect(_announce)
 
 
 def channel(tenant_id: object) -> str:
     return f"{CHANNEL_PREFIX}{tenant_id}"
 
 
-def changed(run: Run) -> None:
-    """Note that the run's workspace changed; published when the transaction commits."""
-    tenant_id = run.tenant_id or run.tenant.id
-    db.session.info.setdefault(_PENDING, {})[str(tenant_id)] = str(run.id)
-
-
-@event.listens_for(db.session, "after_commit")
-def _publish_committed(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if pending:
-        publish(pending)
-
-
-@event.listens_for(db.session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _announce(changes: Changes) -> None:
+    publish({str(s.tenant_id): str(s.run_id) for s in changes.states})
 
 
 def publish(changes: dict[str, str]) -> None:

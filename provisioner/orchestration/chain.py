@@ -1,4 +1,4 @@
-"""Publishing a run's steps as one Celery chain, and revoking it.
+"""A run's steps as one Celery chain: task ids, labels and stamps; publishing and revoking it.
 
 Chain links carry only the run id (plus labels for Flower); each link has a task id
 chosen up front and written on its step row, so a delivery can tell whether it is the
@@ -7,28 +7,19 @@ one the database expects, and a cancel can revoke exactly the run's tasks.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from celery import Celery, chain
+from celery import chain
 from celery.canvas import Signature, StampingVisitor
-from flask import current_app
-from kombu.exceptions import OperationalError
 
-from provisioner.models import Run, Step
+from provisioner.models import Run, RunStep
 from provisioner.observability import context as log_context
-
-log = logging.getLogger(__name__)
+from provisioner.orchestration import dispatch
+from provisioner.orchestration.transitions import lock_run
 
 TASK_PREFIX = "provisioner.steps."
-# Publishing must fail fast when the broker is down: the API answers 503 instead.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-
-
-class QueueUnavailable(Exception):
-    """The broker could not be reached; nothing was published."""
 
 
 class RunStamp(StampingVisitor):
@@ -56,23 +47,19 @@ def dispatch_key(run: Run) -> str:
     return f"{run.id}@{queued}"
 
 
-def celery_app() -> Celery:
-    return current_app.extensions["celery"]
-
-
 def task_name(step: str) -> str:
     return TASK_PREFIX + step
 
 
-def assign_task_ids(steps: Iterable[Step]) -> None:
+def assign_task_ids(steps: Iterable[RunStep]) -> None:
     """Give each step to be run a fresh task id (before the commit that precedes publishing)."""
     for step in steps:
         step.task_id = str(uuid.uuid4())
 
 
-def step_signature(run: Run, step: Step, **kwargs: Any) -> Signature:
+def step_signature(run: Run, step: RunStep, **kwargs: Any) -> Signature:
     total = len(run.steps)
-    return celery_app().signature(
+    return dispatch.celery_app().signature(
         task_name(step.name),
         args=(str(run.id),),
         kwargs={
@@ -86,29 +73,25 @@ def step_signature(run: Run, step: Step, **kwargs: Any) -> Signature:
     )
 
 
-def publish(run: Run, steps: Sequence[Step]) -> None:
-    """Publish the steps as one chain of immutable signatures; QueueUnavailable on failure."""
-    if not steps:
-        return
-    canvas = chain(*(step_signature(run, step) for step in steps))
-    canvas.stamp(visitor=RunStamp(run))
-    try:
-        canvas.apply_async(retry=True, retry_policy=PUBLISH_RETRY)
-    except (OperationalError, OSError) as exc:
-        log.error("could not publish run %s: %s", run.id, exc)
-        raise QueueUnavailable(str(exc)) from exc
+def canvas(run: Run, steps: Sequence[RunStep]) -> Signature:
+    """The steps as one chain of immutable signatures, stamped with the run's publication."""
+    work = chain(*(step_signature(run, step) for step in steps))
+    work.stamp(visitor=RunStamp(run))
+    return work
 
 
-def revoke(dispatch: str, task_ids: Sequence[str], *, terminate: bool) -> None:
-    """Revoke one publication of a run on every worker: by stamp, and by id for those we know.
+def publish(run: Run, steps: Sequence[RunStep]) -> None:
+    """Publish the steps' chain; QueueUnavailable if the broker cannot be reached."""
+    dispatch.publish(canvas(run, steps))
 
-    Best effort: the database already says the run is cancelled, and every delivery checks
-    it before doing anything, so a revoke lost with a broker outage changes nothing.
-    """
-    control = celery_app().control
-    try:
-        control.revoke_by_stamped_headers({"dispatch": dispatch}, terminate=terminate)
-        if task_ids:
-            control.revoke(list(task_ids), terminate=terminate)
-    except (OperationalError, OSError) as exc:
-        log.warning("could not broadcast the revoke of %s: %s", dispatch, exc)
+
+def publish_or_undo(run: Run, steps: Sequence[RunStep], undo: Any) -> None:
+    """Publish the steps' chain (nothing if there are none), or undo the change and raise."""
+    if steps:
+        dispatch.publish_or_undo(canvas(run, steps), lambda: lock_run(run.id), undo)
+
+
+def revoke_publication(publication: str, task_ids: Sequence[str]) -> None:
+    """Revoke one publication of a run (`dispatch_key`): by its stamp, and by id for the
+    tasks we know; the run's later publications are left alone."""
+    dispatch.revoke(task_ids, stamps={"dispatch": publication})

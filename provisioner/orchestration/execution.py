@@ -20,10 +20,10 @@ from flask import current_app
 from sqlalchemy import Engine, inspect, update
 
 from provisioner.engine import EngineError
-from provisioner.extensions import db
-from provisioner.models import Run, RunStatus, Step, StepStatus, Tenant
+from provisioner.models import Run, RunStatus, RunStep, StepStatus, Tenant
 from provisioner.models.status import ACTIVE_RUN_STATUSES, SETTLED_STEP_STATUSES
 from provisioner.models.types import utcnow
+from provisioner.orchestration import changes
 from provisioner.orchestration.transitions import (
     event,
     lock_run,
@@ -81,7 +81,7 @@ def claim(
         run = None
     step = _find(run, step_name)
     if run is None or step is None:
-        db.session.rollback()
+        changes.rollback()
         return Claim(Action.STOP, f"run {run_id} has no step {step_name}")
     verdict = (
         _manual_verdict(run, step, task_id)
@@ -89,7 +89,7 @@ def claim(
         else _chain_verdict(run, step, task_id, next_task_id)
     )
     if verdict is not None:
-        db.session.rollback()
+        changes.rollback()
         return verdict
     if step.status == StepStatus.RUNNING:
         event(run, "step_taken_over", step=step, message=f"{step.worker} stopped answering")
@@ -118,11 +118,11 @@ def claim(
         metadata=dict(run.meta or {}),
         took_over_chain=manual and run.status in ACTIVE_RUN_STATUSES,
     )
-    db.session.commit()
+    changes.commit()
     return result
 
 
-def _manual_verdict(run: Run, step: Step, task_id: str) -> Claim | None:
+def _manual_verdict(run: Run, step: RunStep, task_id: str) -> Claim | None:
     """A person reruns a step: any step of a finished run, or the next step of an active one."""
     own_retry = step.status == StepStatus.RETRYING and step.task_id == task_id
     busy = step.status in (StepStatus.RUNNING, StepStatus.RETRYING) and not abandoned(step)
@@ -135,7 +135,7 @@ def _manual_verdict(run: Run, step: Step, task_id: str) -> Claim | None:
     return None
 
 
-def _chain_verdict(run: Run, step: Step, task_id: str, next_task_id: str | None) -> Claim | None:
+def _chain_verdict(run: Run, step: RunStep, task_id: str, next_task_id: str | None) -> Claim | None:
     if run.status not in ACTIVE_RUN_STATUSES:
         return Claim(Action.STOP, f"the run is {run.status}")
     status = step.status
@@ -154,7 +154,7 @@ def _chain_verdict(run: Run, step: Step, task_id: str, next_task_id: str | None)
     return Claim(Action.STOP, f"{step.name} is {status}")
 
 
-def abandoned(step: Step, now: datetime | None = None) -> bool:
+def abandoned(step: RunStep, now: datetime | None = None) -> bool:
     """True when the process running the step is gone (dead here, or silent for too long)."""
     now = now or utcnow()
     stale_after = timedelta(seconds=current_app.config["STALE_AFTER"])
@@ -187,7 +187,7 @@ def record_retry(
         message=f"retry in {countdown:.0f} s: {error}",
         data={"delay_s": countdown, "reason": type(error).__name__},
     )
-    db.session.commit()
+    changes.commit()
 
 
 def complete(
@@ -210,7 +210,7 @@ def complete(
     )
     settle(run)
     going_on = run.status in ACTIVE_RUN_STATUSES
-    db.session.commit()
+    changes.commit()
     return going_on
 
 
@@ -238,19 +238,19 @@ def fail(
         if critical:
             mark_not_reached(run, step, f"not reached: {step.name} failed")
         settle(run)
-    db.session.commit()
+    changes.commit()
 
 
 def heartbeat(engine: Engine, run_id: str, step_name: str, task_id: str) -> None:
     """Refresh the step's heartbeat from a side thread (own connection, no ORM session)."""
     with engine.begin() as conn:
         conn.execute(
-            update(Step)
+            update(RunStep)
             .where(
-                Step.run_id == uuid.UUID(run_id),
-                Step.name == step_name,
-                Step.task_id == task_id,
-                Step.status == StepStatus.RUNNING,
+                RunStep.run_id == uuid.UUID(run_id),
+                RunStep.name == step_name,
+                RunStep.task_id == task_id,
+                RunStep.status == StepStatus.RUNNING,
             )
             .values(heartbeat_at=utcnow())
         )
@@ -273,13 +273,13 @@ def _detached(tenant: Tenant) -> Tenant:
     return Tenant(**{c.key: getattr(tenant, c.key) for c in inspect(Tenant).column_attrs})
 
 
-def _find(run: Run | None, name: str) -> Step | None:
+def _find(run: Run | None, name: str) -> RunStep | None:
     return next((s for s in run.steps if s.name == name), None) if run else None
 
 
 def _owned(
     run_id: str, step_name: str, task_id: str, also: tuple[StepStatus, ...] = ()
-) -> tuple[Run, Step | None]:
+) -> tuple[Run, RunStep | None]:
     """The run and step, if this task still owns the step (else the step is None)."""
     run = lock_run(run_id)
     step = _find(run, step_name)
@@ -290,6 +290,6 @@ def _owned(
             run_id,
             step.status if step else "missing",
         )
-        db.session.rollback()
+        changes.rollback()
         return run, None
     return run, step

@@ -20,8 +20,14 @@ from provisioner.extensions import db
 from provisioner.models import JobStatus, JobType, SiteJob, Tenant, TenantStatus
 from provisioner.models.job import ACTIVE_JOB_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.orchestration import engines
-from provisioner.orchestration.job_records import add_event, event, lock_job, set_status
+from provisioner.orchestration import changes, engines
+from provisioner.orchestration.transitions import (
+    add_job_event,
+    job_event,
+    lock_job,
+    lock_tenant,
+    set_job_status,
+)
 from provisioner.sites import SiteBackup, SiteCreated, SiteDeleted, SiteJobError, SiteOutcome
 
 log = logging.getLogger(__name__)
@@ -40,13 +46,13 @@ def claim(job_id: str, task_id: str, worker: str | None = None) -> Claim:
     """Decide whether this delivery runs the job; if so, mark it running (committed)."""
     job = lock_job(job_id)
     if job is None:
-        db.session.rollback()
+        changes.rollback()
         return Claim(False, "no such job")
     if job.task_id != task_id:
-        db.session.rollback()
+        changes.rollback()
         return Claim(False, "another task runs this job now")
     if job.status not in ACTIVE_JOB_STATUSES:
-        db.session.rollback()
+        changes.rollback()
         return Claim(False, f"the job is {job.status}")
     tenant = job.tenant
     if job.job_type == JobType.CREATE_SITE:
@@ -56,12 +62,12 @@ def claim(job_id: str, task_id: str, worker: str | None = None) -> Claim:
     if site is None:
         error = sites.PermanentSiteError("the workspace has no site of its own")
         _record_failure(job, error)
-        db.session.commit()
+        changes.commit()
         return Claim(False, error.message)
     job.attempts += 1
-    set_status(job, JobStatus.RUNNING, f"attempt {job.attempts}: {job.job_type} of {site}")
-    event(job, "started", f"attempt {job.attempts} on {worker or 'a worker'}")
-    db.session.commit()
+    set_job_status(job, JobStatus.RUNNING, f"attempt {job.attempts}: {job.job_type} of {site}")
+    job_event(job, "started", f"attempt {job.attempts} on {worker or 'a worker'}")
+    changes.commit()
     return Claim(True, "claimed", JobType(job.job_type), site)
 
 
@@ -78,16 +84,16 @@ class Reporter:
             .values(progress=progress, message=message, updated_at=utcnow())
         ).rowcount
         if not changed:
-            db.session.rollback()
+            changes.rollback()
             raise sites.JobCancelled(f"the job was cancelled before: {message}")
-        add_event(self.job_id, "step", message)
+        add_job_event(self.job_id, "step", message)
 
     def output(self, line: str) -> None:
-        add_event(self.job_id, "output", line[:MAX_LINE])
+        add_job_event(self.job_id, "output", line[:MAX_LINE])
 
     def wanted(self) -> bool:
         row = db.session.execute(select(SiteJob.id).where(*self._ours())).first()
-        db.session.rollback()  # end the read's transaction
+        changes.rollback()  # end the read's transaction
         return row is not None
 
     def _ours(self) -> tuple[Any, ...]:
@@ -101,54 +107,51 @@ class Reporter:
 def retrying(job_id: str, task_id: str, exc: SiteJobError, countdown: float) -> None:
     job = lock_job(job_id)
     if job is None or not _ours(job, task_id):
-        db.session.rollback()
+        changes.rollback()
         return
     job.error = exc.summary()
     job.message = f"attempt {job.attempts} failed: {exc.message}; next in {countdown:.0f} s"
-    event(job, "retry_scheduled", job.message)
-    db.session.commit()
+    job_event(job, "retry_scheduled", job.message)
+    changes.commit()
 
 
 def complete(job_id: str, task_id: str, outcome: SiteOutcome) -> bool:
     """Apply the outcome to the tenant and complete the job, unless it is no longer ours."""
     job = lock_job(job_id)
     if job is None:
-        db.session.rollback()
+        changes.rollback()
         return False
     if not _ours(job, task_id):
-        event(
+        job_event(
             job,
             "late_result_ignored",
             f"the job was {job.status} when its {job.job_type} finished; not applied: "
             f"{outcome.public()}",
         )
-        db.session.commit()
+        changes.commit()
         return False
-    tenant = db.session.execute(
-        select(Tenant).where(Tenant.id == job.tenant_id).with_for_update()
-    ).scalar_one()
-    _apply(tenant, outcome)
+    _apply(lock_tenant(job.tenant_id), outcome)
     job.progress, job.result, job.error = 100, outcome.public(), None
-    set_status(job, JobStatus.COMPLETED, _summary(outcome))
-    event(job, "completed", _summary(outcome))
-    db.session.commit()
+    set_job_status(job, JobStatus.COMPLETED, _summary(outcome))
+    job_event(job, "completed", _summary(outcome))
+    changes.commit()
     return True
 
 
 def fail(job_id: str, task_id: str, exc: SiteJobError) -> None:
     job = lock_job(job_id)
     if job is None:
-        db.session.rollback()
+        changes.rollback()
         return
     if not _ours(job, task_id):
-        event(job, "late_result_ignored", f"the job was {job.status}; failure: {exc.message}")
+        job_event(job, "late_result_ignored", f"the job was {job.status}; failure: {exc.message}")
     else:
         _record_failure(job, exc)
-    db.session.commit()
+    changes.commit()
 
 
 def stopped(job_id: str, reason: str) -> None:
-    add_event(job_id, "stopped", reason)
+    add_job_event(job_id, "stopped", reason)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -160,8 +163,8 @@ def _ours(job: SiteJob, task_id: str) -> bool:
 
 def _record_failure(job: SiteJob, exc: SiteJobError) -> None:
     job.error = exc.summary()
-    set_status(job, JobStatus.FAILED, f"failed: {exc.message}")
-    event(job, "failed", exc.message)
+    set_job_status(job, JobStatus.FAILED, f"failed: {exc.message}")
+    job_event(job, "failed", exc.message)
 
 
 def _apply(tenant: Tenant, outcome: SiteOutcome) -> None:

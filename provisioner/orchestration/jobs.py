@@ -1,31 +1,33 @@
 """Commands on site jobs: create, retry, cancel.
 
-The discipline of runs: change the database under a row lock, commit, then publish the
-job's task (its id chosen up front and stored on the job). If publishing fails the change
-is undone and `QueueUnavailable` goes up (the API answers 503).
+The discipline of runs (and their machinery, `dispatch`): change the database under a row
+lock with the audit entry of whoever asked, commit, then publish the job's task (its id
+chosen up front and stored on the job). If publishing fails the change is undone and
+`QueueUnavailable` goes up (the API answers 503).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kombu.exceptions import OperationalError
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.models import JobStatus, JobType, Run, SiteJob, Tenant, TenantStatus
 from provisioner.models.job import ACTIVE_JOB_STATUSES
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.orchestration import chain
-from provisioner.orchestration.errors import Conflict
-from provisioner.orchestration.job_records import event, lock_job, set_status
-
-log = logging.getLogger(__name__)
+from provisioner.orchestration import audit, changes, dispatch
+from provisioner.orchestration.transitions import (
+    job_event,
+    lock_job,
+    lock_tenant,
+    set_job_status,
+)
 
 TASK_PREFIX = "provisioner.site_jobs."
 ONE_ACTIVE_JOB = "uq_site_jobs_one_active_per_tenant_type"
@@ -38,9 +40,7 @@ def task_name(job_type: str) -> str:
 
 def create(tenant: Tenant, job_type: JobType, actor: str) -> SiteJob:
     """Declare a job, commit, then publish its task."""
-    locked = db.session.execute(
-        select(Tenant).where(Tenant.id == tenant.id).with_for_update()
-    ).scalar_one()
+    locked = lock_tenant(tenant.id)
     _refuse_if_unfit(locked, job_type)
     job = SiteJob(
         tenant=locked,
@@ -54,7 +54,8 @@ def create(tenant: Tenant, job_type: JobType, actor: str) -> SiteJob:
         created_at=utcnow(),
     )
     db.session.add(job)
-    event(job, "created", f"{job_type} asked by {actor}")
+    job_event(job, "created", f"{job_type} asked by {actor}")
+    _audit(job, actor, "job.create")
     _commit(locked.id, job_type)
     job_id = job.id
 
@@ -69,16 +70,17 @@ def retry(job_id: Any, actor: str) -> SiteJob:
     """Run a failed or completed job again (every backend command is safe to repeat)."""
     job = _locked(job_id)
     if job.status not in RETRYABLE:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             f"the job is {job.status}; only failed or completed jobs can be retried",
             status=job.status,
         )
-    undo = _snapshot(job)
-    set_status(job, JobStatus.PENDING, f"retry asked by {actor}")
+    undo = dispatch.Undo(job)
+    set_job_status(job, JobStatus.PENDING, f"retry asked by {actor}")
     job.task_id = str(uuid.uuid4())
     job.progress, job.error, job.result = 0, None, None
-    event(job, "retry", f"retry asked by {actor}")
+    job_event(job, "retry", f"retry asked by {actor}")
+    _audit(job, actor, "job.retry")
     _commit(job.tenant_id, job.job_type)
     _publish_or_undo(job, undo)
     return job
@@ -93,17 +95,18 @@ def cancel(job_id: Any, actor: str) -> SiteJob:
     """
     job = _locked(job_id)
     if job.status not in ACTIVE_JOB_STATUSES:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             f"the job is {job.status}; only a pending or running job can be cancelled",
             status=job.status,
         )
     task_id = job.task_id
-    set_status(job, JobStatus.CANCELLED, f"cancelled by {actor}")
-    event(job, "cancelled", f"cancelled by {actor}")
-    db.session.commit()
+    set_job_status(job, JobStatus.CANCELLED, f"cancelled by {actor}")
+    job_event(job, "cancelled", f"cancelled by {actor}")
+    _audit(job, actor, "job.cancel")
+    changes.commit()
     if task_id:
-        _revoke(task_id)
+        dispatch.revoke([task_id])
     return job
 
 
@@ -114,11 +117,11 @@ def _refuse_if_unfit(tenant: Tenant, job_type: JobType) -> None:
     """Conflicts of the request with the workspace as it is (409 with the reason)."""
     reason = _unfit(tenant, job_type)
     if reason:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(reason, tenant_status=tenant.status, site=tenant.engine_site)
     active = _active_job(tenant.id, job_type)
     if active is not None:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             f"a {job_type} job is already active for this workspace",
             job_id=str(active.id),
@@ -170,12 +173,16 @@ def _active_job(tenant_id: Any, job_type: str) -> SiteJob | None:
     ).scalar_one_or_none()
 
 
+def _audit(job: SiteJob, actor: str, action: str) -> None:
+    audit.record(job.tenant, actor, action, job.id, job_type=job.job_type)
+
+
 def _commit(tenant_id: Any, job_type: str) -> None:
     """Commit; the database's one-active-job index turns a lost race into a 409."""
     try:
-        db.session.commit()
+        changes.commit()
     except IntegrityError as exc:
-        db.session.rollback()
+        changes.rollback()
         if ONE_ACTIVE_JOB not in str(exc.orig):
             raise
         active = _active_job(tenant_id, job_type)
@@ -193,39 +200,11 @@ def _locked(job_id: Any) -> SiteJob:
     return job
 
 
-def _snapshot(job: SiteJob) -> Callable[[], None]:
-    """Remember the job as it is, to put back if publishing fails."""
-    saved = {a.key: getattr(job, a.key) for a in inspect(job).mapper.column_attrs}
-    job_id = job.id
-
-    def undo() -> None:
-        row = db.session.get(SiteJob, job_id)
-        for name, value in saved.items():
-            setattr(row, name, value)
-
-    return undo
-
-
 def _publish_or_undo(job: SiteJob, undo: Callable[[], None]) -> None:
-    signature = chain.celery_app().signature(
+    signature = dispatch.celery_app().signature(
         task_name(job.job_type),
         args=(str(job.id),),
         kwargs={"tenant": job.tenant.slug},  # a label for Flower and the logs
         task_id=job.task_id,
     )
-    try:
-        signature.apply_async(retry=True, retry_policy=chain.PUBLISH_RETRY)
-    except (OperationalError, OSError) as exc:
-        log.error("could not publish site job %s: %s", job.id, exc)
-        lock_job(job.id)
-        undo()
-        db.session.commit()
-        raise chain.QueueUnavailable(str(exc)) from exc
-
-
-def _revoke(task_id: str) -> None:
-    """Best effort: the database already says cancelled, and the worker checks it."""
-    try:
-        chain.celery_app().control.revoke(task_id, terminate=True)
-    except (OperationalError, OSError) as exc:
-        log.warning("could not broadcast the revoke of task %s: %s", task_id, exc)
+    dispatch.publish_or_undo(signature, lambda: lock_job(job.id), undo)

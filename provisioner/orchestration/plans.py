@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from provisioner.errors import PlanError
 from provisioner.steps import BY_NAME, STEP_NAMES
 
 PLANS: dict[str, tuple[str, ...]] = {
@@ -12,14 +13,6 @@ PLANS: dict[str, tuple[str, ...]] = {
 }
 CUSTOM = "CUSTOM"
 PLAN_NAMES = (*PLANS, CUSTOM)
-
-
-class PlanError(ValueError):
-    """A plan that cannot run; `field` names the request field at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def resolve(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.orchestration.chain import celery_app
+from provisioner.orchestration.dispatch import celery_app
 
 
 def depth(queue: str | None = None) -> int | None:

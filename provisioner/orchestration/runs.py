@@ -1,8 +1,9 @@
 """Commands people and programs give a run: start, retry, continue, skip, cancel.
 
 Each one changes the database in one transaction under the run's (or tenant's) row lock,
-commits, and only then publishes work to the broker. If publishing fails, the change is
-undone and `QueueUnavailable` goes up (the API answers 503): nothing is left half-made.
+with the audit entry of whoever asked, commits, and only then publishes work to the broker.
+If publishing fails, the change is undone and `QueueUnavailable` goes up (the API answers
+503): nothing is left half-made.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from provisioner.errors import Conflict, PlanError
 from provisioner.extensions import db
-from provisioner.models import Run, RunStatus, Step, StepStatus, Tenant
+from provisioner.models import Run, RunStatus, RunStep, StepStatus, Tenant, latest_run
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.orchestration import audit, chain, plans
-from provisioner.orchestration.errors import Conflict
+from provisioner.orchestration import audit, chain, changes, plans
+from provisioner.orchestration.dispatch import Undo
 from provisioner.orchestration.transitions import (
     event,
     lock_run,
@@ -35,6 +37,7 @@ from provisioner.steps.base import RunOptions
 ONE_ACTIVE_RUN = "uq_provisioning_runs_one_active_per_tenant"
 RESUMABLE = (RunStatus.FAILED, RunStatus.PARTIAL, RunStatus.CANCELLED)
 RERUNNABLE = (StepStatus.FAILED, StepStatus.NOT_REACHED, StepStatus.CANCELLED)
+_LIVE = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,6 @@ def run_options(options: dict[str, Any]) -> RunOptions:
     return RunOptions(**{k: v for k, v in options.items() if k in known})
 
 
-def latest_run(tenant_id: Any) -> Run | None:
-    return db.session.execute(
-        select(Run).where(Run.tenant_id == tenant_id).order_by(Run.created_at.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
 def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
     """Declare a run with all its steps, commit, then publish its chain."""
     locked = lock_tenant(tenant.id)
@@ -67,6 +64,7 @@ def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
         plan=request.plan,
         options=request.options,
         status=RunStatus.PENDING,
+        progress=0,
         meta=dict(previous.meta) if previous else {},
         started_by=actor,
         created_at=utcnow(),
@@ -75,7 +73,7 @@ def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
         definition = BY_NAME[name]
         skip = definition.skip_reason(options)
         run.steps.append(
-            Step(
+            RunStep(
                 name=name,
                 position=position,
                 critical=definition.critical,
@@ -92,7 +90,7 @@ def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
     try:
         _declare(run, request, names, actor)
     except IntegrityError as exc:
-        db.session.rollback()
+        changes.rollback()
         if ONE_ACTIVE_RUN not in str(exc.orig):
             raise
         raise Conflict("a run is already active for this workspace") from None
@@ -103,13 +101,15 @@ def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
         db.session.delete(db.session.get(Run, run.id))
         audit.forget(locked, target=run.id)
         tenant_row.provisioning_status = prior_status
+        changes.tenant_reshown(tenant_row)
 
-    _publish_or_undo(run, to_run, undo)
+    chain.publish_or_undo(run, to_run, undo)
     return run
 
 
-def _declare(run: Run, request: StartRequest, names: list[str], actor: str) -> None:
-    """Write the new run's state and events and commit (IntegrityError if one is active)."""
+def _declare(run: Run, request: StartRequest, names: Sequence[str], actor: str) -> None:
+    """Write the new run's state, events and audit entry and commit (IntegrityError if one
+    is active already)."""
     sync_tenant(run)
     event(run, "run_created", message=f"{request.plan} plan, {len(names)} steps, by {actor}")
     to_run = _pending(run)
@@ -117,7 +117,7 @@ def _declare(run: Run, request: StartRequest, names: list[str], actor: str) -> N
         settle(run)
     _stamp_queued(run, to_run)
     audit.record(run.tenant, actor, "start", run.id, plan=request.plan, options=request.options)
-    db.session.commit()
+    changes.commit()
 
 
 def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) -> Run:
@@ -127,9 +127,9 @@ def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) 
     """
     run = _locked(run_id)
     if run.status not in RESUMABLE:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(f"the run is {run.status}; there is nothing to {kind}", status=run.status)
-    undo = _snapshot(run)
+    undo = _undo(run)
     if step_name is not None:
         target = _step(run, step_name)
         if target.status != StepStatus.PENDING:
@@ -139,11 +139,12 @@ def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) 
             set_step_status(step, StepStatus.PENDING)
     to_run = _pending(run)
     if not to_run:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(f"no step of this run needs a {kind}", status=run.status)
     set_run_status(run, RunStatus.PENDING)
     settle(run)
     event(run, f"run_{kind}", message=f"{kind} by {actor}: {', '.join(s.name for s in to_run)}")
+    audit.record(run.tenant, actor, kind, run.id, **({"step": step_name} if step_name else {}))
     _commit_and_publish(run, to_run, undo)
     return run
 
@@ -153,29 +154,30 @@ def skip(run_id: Any, step_name: str, actor: str) -> Run:
     run = _locked(run_id)
     step = _step(run, step_name)
     if step.critical and not step.optional:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             f"{step.name} is critical: the run cannot go on without it", status=step.status
         )
     if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(f"{step.name} is already {step.status}", status=step.status)
-    undo = _snapshot(run)
+    undo = _undo(run)
     interrupted = step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
-    revoked, dispatch = step.task_id, chain.dispatch_key(run)
+    revoked, publication = step.task_id, chain.dispatch_key(run)
     step.task_id = None  # a late answer of the interrupted task must not count
     set_step_status(step, StepStatus.SKIPPED, f"skipped by {actor}")
     event(run, "step_skipped", step=step, message=f"skipped by {actor}")
-    to_run: list[Step] = []
+    to_run: list[RunStep] = []
     if run.status in ACTIVE_RUN_STATUSES:
         if interrupted:
             to_run = _pending(run)
             _stamp_queued(run, to_run)
         settle(run)
-    db.session.commit()
+    audit.record(run.tenant, actor, "skip", run.id, step=step_name)
+    changes.commit()
     if interrupted and revoked:
-        chain.revoke(dispatch, [revoked], terminate=True)
-    _publish_or_undo(run, to_run, undo)
+        chain.revoke_publication(publication, [revoked])
+    chain.publish_or_undo(run, to_run, undo)
     return run
 
 
@@ -183,13 +185,13 @@ def cancel(run_id: Any, actor: str) -> Run:
     """Stop the run: no further step starts, the running task is revoked."""
     run = _locked(run_id)
     if run.status not in ACTIVE_RUN_STATUSES:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             f"the run is {run.status}; only a pending or running run can be cancelled",
             status=run.status,
         )
     task_ids = [s.task_id for s in run.steps if s.task_id and s.status in _LIVE]
-    dispatch = chain.dispatch_key(run)
+    publication = chain.dispatch_key(run)
     for step in run.steps:
         if step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
             set_step_status(step, StepStatus.CANCELLED, f"cancelled by {actor}")
@@ -198,8 +200,9 @@ def cancel(run_id: Any, actor: str) -> Run:
             set_step_status(step, StepStatus.NOT_REACHED, "the run was cancelled")
     set_run_status(run, RunStatus.CANCELLED)
     event(run, "run_cancelled", message=f"cancelled by {actor}")
-    db.session.commit()
-    chain.revoke(dispatch, task_ids, terminate=True)
+    audit.record(run.tenant, actor, "cancel", run.id)
+    changes.commit()
+    chain.revoke_publication(publication, task_ids)
     return run
 
 
@@ -213,14 +216,14 @@ def follow_on(run_id: Any, step_name: str, actor: str) -> None:
     run = _locked(run_id)
     position = _step(run, step_name).position
     later = [s for s in run.steps if s.position > position]
-    undo = _snapshot(run)
+    undo = _undo(run)
     if run.status not in ACTIVE_RUN_STATUSES:
         for step in later:
             if step.status in RERUNNABLE:
                 set_step_status(step, StepStatus.PENDING)
     to_run = [s for s in later if s.status == StepStatus.PENDING]
     if not to_run:
-        db.session.rollback()
+        changes.rollback()
         return
     if run.status not in ACTIVE_RUN_STATUSES:
         set_run_status(run, RunStatus.PENDING)
@@ -231,8 +234,6 @@ def follow_on(run_id: Any, step_name: str, actor: str) -> None:
 
 # -- helpers -------------------------------------------------------------------------------
 
-_LIVE = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
-
 
 def _refuse_if_active(tenant: Tenant) -> None:
     active = db.session.execute(
@@ -241,7 +242,7 @@ def _refuse_if_active(tenant: Tenant) -> None:
         )
     ).first()
     if active is not None:
-        db.session.rollback()
+        changes.rollback()
         raise Conflict(
             "a run is already active for this workspace",
             run_id=str(active.id),
@@ -251,9 +252,9 @@ def _refuse_if_active(tenant: Tenant) -> None:
 
 def _completed_steps(tenant: Tenant) -> set[str]:
     rows = db.session.execute(
-        select(Step.name)
+        select(RunStep.name)
         .join(Run)
-        .where(Run.tenant_id == tenant.id, Step.status == StepStatus.COMPLETED)
+        .where(Run.tenant_id == tenant.id, RunStep.status == StepStatus.COMPLETED)
         .distinct()
     )
     return set(rows.scalars())
@@ -266,57 +267,41 @@ def _locked(run_id: Any) -> Run:
     return run
 
 
-def _step(run: Run, name: str) -> Step:
+def _step(run: Run, name: str) -> RunStep:
     for step in run.steps:
         if step.name == name:
             return step
-    db.session.rollback()
-    raise plans.PlanError("step", f"{name} is not a step of this run")
+    changes.rollback()
+    raise PlanError("step", f"{name} is not a step of this run")
 
 
-def _pending(run: Run) -> list[Step]:
+def _pending(run: Run) -> list[RunStep]:
     return [s for s in run.steps if s.status == StepStatus.PENDING]
 
 
-def _commit_and_publish(run: Run, to_run: list[Step], undo: Any) -> None:
-    """Commit a resumed run (the database refuses a second active run) and publish it."""
-    _stamp_queued(run, to_run)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("another run is already active for this workspace") from None
-    _publish_or_undo(run, to_run, undo)
-
-
-def _stamp_queued(run: Run, steps: list[Step]) -> None:
-    chain.assign_task_ids(steps)
-    if steps:
-        run.queued_at = utcnow()
-
-
-def _snapshot(run: Run) -> Any:
-    """Remember the run, its steps and tenant as they are, to put back if publishing fails."""
-    rows = [run, run.tenant, *run.steps]
-    saved = [
-        (type(row), row.id, {a.key: getattr(row, a.key) for a in inspect(row).mapper.column_attrs})
-        for row in rows
-    ]
+def _undo(run: Run) -> Any:
+    """Put the run, its steps and tenant back as they are now (a new version of its state)."""
+    saved = Undo(run, run.tenant, *run.steps)
 
     def undo() -> None:
-        for model, key, values in saved:
-            row = db.session.get(model, key)
-            for name, value in values.items():
-                setattr(row, name, value)
+        saved()
+        changes.noted(db.session.get(Run, run.id))
 
     return undo
 
 
-def _publish_or_undo(run: Run, steps: list[Step], undo: Any) -> None:
+def _commit_and_publish(run: Run, to_run: list[RunStep], undo: Any) -> None:
+    """Commit a resumed run (the database refuses a second active run) and publish it."""
+    _stamp_queued(run, to_run)
     try:
-        chain.publish(run, steps)
-    except chain.QueueUnavailable:
-        lock_run(run.id)
-        undo()
-        db.session.commit()
-        raise
+        changes.commit()
+    except IntegrityError:
+        changes.rollback()
+        raise Conflict("another run is already active for this workspace") from None
+    chain.publish_or_undo(run, to_run, undo)
+
+
+def _stamp_queued(run: Run, steps: list[RunStep]) -> None:
+    chain.assign_task_ids(steps)
+    if steps:
+        run.queued_at = utcnow()

@@ -1,10 +1,16 @@
-"""The state machine of runs and steps: which transitions are allowed, in one place."""
+"""The state machines of runs, steps and site jobs: which transitions are allowed, in one place."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TypeVar
+
+from provisioner.errors import InvalidTransition
+from provisioner.models.job import JobStatus
 from provisioner.models.status import RunStatus, StepStatus
 
-R, S = RunStatus, StepStatus
+R, S, J = RunStatus, StepStatus, JobStatus
+State = TypeVar("State", bound=StrEnum)
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     R.PENDING: frozenset({R.IN_PROGRESS, R.CANCELLED, R.FAILED}),
@@ -30,20 +36,23 @@ STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     S.SKIPPED: frozenset({S.PENDING, S.RUNNING}),
 }
 
-
-class InvalidTransition(Exception):
-    """A change of state that the current state does not allow."""
-
-    def __init__(self, what: str, current: str, target: str, reason: str | None = None) -> None:
-        self.what, self.current, self.target = what, current, target
-        super().__init__(reason or f"{what} is {current}; it cannot become {target}")
-
-
-def check_run(current: RunStatus, target: RunStatus, reason: str | None = None) -> None:
-    if target not in RUN_TRANSITIONS[RunStatus(current)]:
-        raise InvalidTransition("run", current, target, reason)
+JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    J.PENDING: frozenset({J.RUNNING, J.FAILED, J.CANCELLED}),
+    # running -> running: the next attempt after a retry or a redelivery
+    J.RUNNING: frozenset({J.RUNNING, J.COMPLETED, J.FAILED, J.CANCELLED}),
+    J.COMPLETED: frozenset({J.PENDING}),  # retry
+    J.FAILED: frozenset({J.PENDING}),  # retry
+    J.CANCELLED: frozenset(),
+}
 
 
-def check_step(current: StepStatus, target: StepStatus, reason: str | None = None) -> None:
-    if target not in STEP_TRANSITIONS[StepStatus(current)]:
-        raise InvalidTransition("step", current, target, reason)
+def check(
+    machine: dict[State, frozenset[State]],
+    what: str,
+    current: str,
+    target: State,
+    reason: str | None = None,
+) -> None:
+    """Raise InvalidTransition unless `machine` lets `what` go from `current` to `target`."""
+    if target not in machine[type(target)(current)]:
+        raise InvalidTransition(what, current, target, reason)

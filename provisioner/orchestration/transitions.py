@@ -1,36 +1,41 @@
-"""The only code that changes a run's or a step's state.
+"""The only code that changes the state of a run, a step or a site job.
 
-Callers hold the run's row lock (see `lock_run`) for the whole change, so the API, the
-workers, the CLI and the watchdog never interleave on one run. Every change is checked
-against the state machine in `states.py` and leaves an event in the run's log.
+Callers hold the row lock (`lock_run`, `lock_job`) for the whole change, so the API, the
+workers, the CLI and the watchdog never interleave on one run or job. Every change is
+checked against the state machines in `states.py` and leaves an event in the log of its
+run or job; run changes are noted for `changes.commit()`, which announces them.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import joinedload
 
 from provisioner.extensions import db
 from provisioner.models import (
+    JobStatus,
     ProvisioningStatus,
     Run,
     RunEvent,
     RunStatus,
-    Step,
+    RunStep,
+    SiteJob,
+    SiteJobEvent,
     StepStatus,
     Tenant,
 )
+from provisioner.models.status import FINAL_RUN_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.observability import live
-from provisioner.orchestration import states
-from provisioner.webhooks import deliveries as webhooks
+from provisioner.orchestration import changes, states
 
 # A failed step counts as settled only when it is not critical: the run went on without it.
 _SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 _UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
+
+Model = TypeVar("Model", Run, Tenant, SiteJob)
 
 _TENANT_STATUS = {
     RunStatus.PENDING: ProvisioningStatus.PROVISIONING,
@@ -39,6 +44,9 @@ _TENANT_STATUS = {
     RunStatus.PARTIAL: ProvisioningStatus.PARTIAL,
     RunStatus.FAILED: ProvisioningStatus.FAILED,
 }
+
+
+# -- row locks --------------------------------------------------------------------------------
 
 
 def lock_run(run_id: uuid.UUID | str) -> Run | None:
@@ -51,35 +59,41 @@ def lock_run(run_id: uuid.UUID | str) -> Run | None:
     Two statements: the tenant's row (found through the run), then the run's row with its
     tenant and steps joined, read once the tenant's lock is held.
     """
-    key = _uuid(run_id)
+    key = as_uuid(run_id)
     tenant_of_run = select(Run.tenant_id).where(Run.id == key).scalar_subquery()
-    if db.session.execute(_lock_tenants(Tenant.id == tenant_of_run)).scalar_one_or_none() is None:
+    if db.session.execute(_locked(Tenant, Tenant.id == tenant_of_run)).scalar_one_or_none() is None:
         return None
     stmt = (
-        select(Run)
-        .where(Run.id == key)
+        _locked(Run, Run.id == key)
         .options(joinedload(Run.tenant), joinedload(Run.steps))
         .with_for_update(of=Run)
-        .execution_options(populate_existing=True)
     )
     return db.session.execute(stmt).unique().scalar_one_or_none()
 
 
 def lock_tenant(tenant_id: uuid.UUID) -> Tenant:
-    return db.session.execute(_lock_tenants(Tenant.id == tenant_id)).scalar_one()
+    return db.session.execute(_locked(Tenant, Tenant.id == tenant_id)).scalar_one()
 
 
-def _lock_tenants(condition: ColumnElement[bool]) -> Select[tuple[Tenant]]:
+def lock_job(job_id: uuid.UUID | str) -> SiteJob | None:
+    """Load a site job with its row locked until the transaction ends."""
+    return db.session.execute(_locked(SiteJob, SiteJob.id == as_uuid(job_id))).scalar_one_or_none()
+
+
+def _locked(model: type[Model], condition: ColumnElement[bool]) -> Select[tuple[Model]]:
     return (
-        select(Tenant).where(condition).with_for_update().execution_options(populate_existing=True)
+        select(model).where(condition).with_for_update().execution_options(populate_existing=True)
     )
+
+
+# -- runs and steps ---------------------------------------------------------------------------
 
 
 def event(
     run: Run,
     kind: str,
     *,
-    step: Step | None = None,
+    step: RunStep | None = None,
     message: str | None = None,
     duration_ms: int | None = None,
     data: dict[str, Any] | None = None,
@@ -98,12 +112,12 @@ def event(
         created_at=utcnow(),
     )
     db.session.add(entry)
-    live.changed(run)
+    changes.noted(run)
     return entry
 
 
 def set_run_status(run: Run, target: RunStatus, reason: str | None = None) -> None:
-    states.check_run(run.status, target, reason)
+    states.check(states.RUN_TRANSITIONS, "run", run.status, target, reason)
     run.status = target
     now = utcnow()
     if target == RunStatus.IN_PROGRESS and run.started_at is None:
@@ -114,12 +128,12 @@ def set_run_status(run: Run, target: RunStatus, reason: str | None = None) -> No
         run.finished_at = now
         run.current_step = None
     sync_tenant(run)
-    if target in webhooks.FINAL:
-        webhooks.run_finished(run)
+    if target in FINAL_RUN_STATUSES:
+        changes.finished(run)
 
 
-def set_step_status(step: Step, target: StepStatus, note: str | None = None) -> None:
-    states.check_step(step.status, target)
+def set_step_status(step: RunStep, target: StepStatus, note: str | None = None) -> None:
+    states.check(states.STEP_TRANSITIONS, "step", step.status, target)
     # Retries and take-overs go on with the step's attempt; a settled step starts afresh.
     resumed = step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
     step.status = target
@@ -144,7 +158,7 @@ def set_step_status(step: Step, target: StepStatus, note: str | None = None) -> 
         step.note = note
 
 
-def mark_not_reached(run: Run, after: Step, why: str) -> None:
+def mark_not_reached(run: Run, after: RunStep, why: str) -> None:
     """Steps after `after` that will not run now say so, instead of looking pending."""
     for step in run.steps:
         if step.position > after.position and step.status == StepStatus.PENDING:
@@ -215,9 +229,40 @@ def sync_tenant(run: Run) -> None:
     )
 
 
-def _failed_softly(step: Step) -> bool:
+def _failed_softly(step: RunStep) -> bool:
     return step.status == StepStatus.FAILED and not step.critical
 
 
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+# -- site jobs --------------------------------------------------------------------------------
+
+
+def set_job_status(job: SiteJob, target: JobStatus, message: str | None = None) -> None:
+    states.check(states.JOB_TRANSITIONS, "job", job.status, target)
+    job.status = target
+    now = utcnow()
+    if target == JobStatus.PENDING:
+        job.started_at = job.finished_at = None
+    elif target == JobStatus.RUNNING:
+        job.started_at = job.started_at or now
+    else:
+        job.finished_at = now
+    if message is not None:
+        job.message = message
+
+
+def job_event(job: SiteJob, kind: str, message: str) -> None:
+    if job.id is None:  # a job declared in this transaction gets its id on flush
+        db.session.flush()
+    db.session.add(SiteJobEvent(job_id=job.id, kind=kind, message=message, created_at=utcnow()))
+
+
+def add_job_event(job_id: uuid.UUID | str, kind: str, message: str) -> None:
+    """An event on its own, committed at once (a worker's output lines as they come)."""
+    db.session.add(
+        SiteJobEvent(job_id=as_uuid(job_id), kind=kind, message=message, created_at=utcnow())
+    )
+    changes.commit()
+
+
+def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -37,11 +37,12 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from provisioner.errors import QueueUnavailable
 from provisioner.extensions import db
-from provisioner.models import Run, RunEvent, Step, StepStatus
+from provisioner.models import Run, RunEvent, RunStep, StepStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.orchestration import chain, queue
+from provisioner.orchestration import chain, changes, queue
 from provisioner.orchestration.execution import abandoned
 from provisioner.orchestration.transitions import (
     event,
@@ -92,7 +93,7 @@ def sweep(now: datetime | None = None) -> Report:
         for run in _active_runs()
         if (found := diagnose(run, now)) is not None
     ]
-    db.session.rollback()
+    changes.rollback()
     backlog = cache(lambda: queue.depth() != 0)  # asked once per sweep; None (down) counts
     for run_id, step_name, reason in stuck:
         if reason != Reason.STALE and backlog():
@@ -112,7 +113,7 @@ def sweep(now: datetime | None = None) -> Report:
     return report
 
 
-def diagnose(run: Run, now: datetime) -> tuple[Step, Reason] | None:
+def diagnose(run: Run, now: datetime) -> tuple[RunStep, Reason] | None:
     """The step that holds the run up and why, if the run is stuck."""
     cfg = current_app.config
     for step in run.steps:
@@ -168,31 +169,31 @@ def _recover(
     run = lock_run(run_id)
     found = diagnose(run, now) if run and run.status in ACTIVE_RUN_STATUSES else None
     if found is None or found[0].name != step_name:
-        db.session.rollback()  # it moved meanwhile
+        changes.rollback()  # it moved meanwhile
         return None
     step = found[0]
     why = _explain(step, reason)
     requeues = _requeues_since_progress(run, step)
     if reason == Reason.STALE and requeues and backlog():
-        db.session.rollback()  # requeued already: its new message waits in the queue
+        changes.rollback()  # requeued already: its new message waits in the queue
         return None
     if requeues >= current_app.config["WATCHDOG_MAX_REQUEUES"]:
         _fail(run, step, reason, why)
-        db.session.commit()
+        changes.commit()
         log.warning("watchdog failed run %s: %s", run.id, why)
         return FAILED
     to_run = [s for s in run.steps if s is step or s.status == StepStatus.PENDING]
     chain.assign_task_ids(to_run)
     run.queued_at = utcnow()
     event(run, REQUEUED, step=step, message=why, data={"reason": str(reason)})
-    db.session.commit()
+    changes.commit()
     log.warning("watchdog requeued run %s: %s", run.id, why)
-    with suppress(chain.QueueUnavailable):  # logged; the run stays stuck, the next sweep retries
+    with suppress(QueueUnavailable):  # logged; the run stays stuck, the next sweep retries
         chain.publish(run, to_run)
     return REQUEUED
 
 
-def _explain(step: Step, reason: Reason) -> str:
+def _explain(step: RunStep, reason: Reason) -> str:
     cfg = current_app.config
     if reason == Reason.STALE:
         why = f"no heartbeat for over {cfg['STALE_AFTER']:.0f} s: its worker vanished"
@@ -203,7 +204,7 @@ def _explain(step: Step, reason: Reason) -> str:
     return f"{step.name} was {step.status}; {why}"
 
 
-def _requeues_since_progress(run: Run, step: Step) -> int:
+def _requeues_since_progress(run: Run, step: RunStep) -> int:
     last_progress = (
         select(func.coalesce(func.max(RunEvent.id), 0))
         .where(RunEvent.run_id == run.id, RunEvent.kind.in_(PROGRESS))
@@ -219,7 +220,7 @@ def _requeues_since_progress(run: Run, step: Step) -> int:
     ).scalar_one()
 
 
-def _fail(run: Run, step: Step, reason: Reason, why: str) -> None:
+def _fail(run: Run, step: RunStep, reason: Reason, why: str) -> None:
     message = f"the watchdog gave up after {current_app.config['WATCHDOG_MAX_REQUEUES']} requeues"
     if step.status == StepStatus.PENDING:
         set_step_status(step, StepStatus.NOT_REACHED, f"{message}: {why}")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import fields, validate
 
 from provisioner import catalog
@@ -123,6 +125,15 @@ class RunStatusSchema(RunSummarySchema):
             for s in run.steps
             if s.error and s.status in ("failed", "retrying")
         )
+
+
+def status_document(run: object) -> dict[str, Any]:
+    """The run's status document (`GET …/status`), built from its rows: run and steps."""
+    built: dict[str, Any] = _STATUS.dump(run)
+    return built
+
+
+_STATUS = RunStatusSchema()
 
 
 class RunEventSchema(Schema):

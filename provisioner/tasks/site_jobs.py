@@ -16,12 +16,11 @@ from celery import current_app as current_celery
 from celery import shared_task
 
 from provisioner import sites
-from provisioner.celery_app import AppContextTask
 from provisioner.models import JobType
 from provisioner.observability import context as log_context
 from provisioner.orchestration import job_execution
 from provisioner.orchestration.jobs import TASK_PREFIX, task_name
-from provisioner.tasks.step_task import StepTask
+from provisioner.tasks.base import RetryingTask
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +29,13 @@ class JobFailed(Exception):
     """A site job failed for good; raised so that Flower shows the task as failed."""
 
 
-class SiteJobTask(AppContextTask):
+class SiteJobTask(RetryingTask):
     autoretry_for = (sites.TransientSiteError,)
-    retry_backoff = True  # 1 s, 2 s, 4 s … with full jitter
-    retry_backoff_max = StepTask.retry_backoff_max
-    retry_jitter = True
     max_retries = 3
-    acks_late = True
-    reject_on_worker_lost = True
-    ignore_result = True  # the database is the record
 
-    def retry(self, *args: Any, exc: BaseException | None = None, countdown: Any = None, **kw: Any):
-        if (
-            isinstance(exc, sites.SiteJobError)
-            and countdown is not None
-            and self.request.retries < self.max_retries
-        ):
+    def record_retry(self, exc: BaseException, countdown: float) -> None:
+        if isinstance(exc, sites.SiteJobError):
             job_execution.retrying(self.request.args[0], self.request.id, exc, countdown)
-        return super().retry(*args, exc=exc, countdown=countdown, **kw)
 
 
 def run_job(task: SiteJobTask, job_id: str, *, tenant: str | None = None) -> str:

@@ -9,7 +9,6 @@ the run id comes in, everything else is read from and written to the database.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,11 +17,8 @@ from typing import Any
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy.exc import OperationalError
 
-from provisioner.celery_app import AppContextTask
 from provisioner.engine import PermanentEngineError, TransientEngineError
-from provisioner.engine.errors import RateLimited
 from provisioner.extensions import db
 from provisioner.observability import context as log_context
 from provisioner.orchestration import context, execution, runs
@@ -30,43 +26,27 @@ from provisioner.orchestration.execution import Action
 from provisioner.orchestration.locks import LockTimeout
 from provisioner.steps import STEPS
 from provisioner.steps.base import NonCriticalFailure, Step, StepError
+from provisioner.tasks.base import DATABASE_DOWN, RetryingTask
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (TransientEngineError, LockTimeout)
-# The database going away (a restart, a failover) is retried like an engine hiccup: every
-# state change is a short transaction, so redoing the delivery is safe.
-DATABASE_DOWN = (OperationalError,)
 
 
 class StepFailed(Exception):
     """A critical step failed for good; raised so Flower shows the task as failed."""
 
 
-class StepTask(AppContextTask):
-    """Base class of the step tasks: retry and delivery policy, retry bookkeeping."""
+class StepTask(RetryingTask):
+    """Base class of the step tasks: the step it runs, and where its retries are recorded."""
 
     step: Step
     autoretry_for = RETRYABLE + DATABASE_DOWN
-    retry_backoff = True  # 1 s, 2 s, 4 s … with full jitter
-    retry_backoff_max = int(os.environ.get("STEP_RETRY_BACKOFF_MAX", "60"))
-    retry_jitter = True
-    acks_late = True
-    reject_on_worker_lost = True
-    ignore_result = True  # the database is the record; results would only fill Redis
 
-    def retry(self, *args: Any, exc: BaseException | None = None, countdown: Any = None, **kw: Any):
-        if isinstance(exc, RateLimited) and exc.retry_after:
-            countdown = max(countdown or 0, exc.retry_after)
-        if exc is not None and countdown is not None and self.request.retries < self.max_retries:
-            try:
-                execution.record_retry(
-                    self.request.args[0], self.step.name, self.request.id, exc, countdown
-                )
-            except DATABASE_DOWN:
-                db.session.rollback()
-                log.warning("could not record the retry of %s: database unavailable", self.name)
-        return super().retry(*args, exc=exc, countdown=countdown, **kw)
+    def record_retry(self, exc: BaseException, countdown: float) -> None:
+        execution.record_retry(
+            self.request.args[0], self.step.name, self.request.id, exc, countdown
+        )
 
 
 def run_step(

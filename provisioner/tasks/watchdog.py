@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from provisioner.celery_app import AppContextTask
 from provisioner.observability import context as log_context
 from provisioner.orchestration import watchdog
+from provisioner.tasks.base import AppContextTask
 
 TASK = "provisioner.watchdog.sweep"
 

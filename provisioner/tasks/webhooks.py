@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from provisioner.celery_app import AppContextTask
 from provisioner.observability import context as log_context
+from provisioner.tasks.base import AppContextTask
 from provisioner.webhooks import deliveries
 
 

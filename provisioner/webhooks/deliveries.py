@@ -1,10 +1,11 @@
 """Deliveries of a run's final state to its workspace's webhooks, and each attempt.
 
-`run_finished(run)` is called by `orchestration.transitions` when a run reaches a final
-state. The deliveries are written in the same transaction, just before it commits (so they
-describe the state that is committed), and handed to Celery only after it commits: a
-transaction that rolls back sends nothing. If that hand-over fails, the watchdog hands over
-the deliveries whose attempt is overdue (`requeue_overdue`).
+Listens to `signals.changes_committing` (connected by the app factory, `connect()`): for
+every run the transaction finished, one delivery per webhook is written in that same
+transaction, just before it commits (so they describe the state that is committed), and
+handed to Celery only after it commits: a transaction that rolls back sends nothing. If
+that hand-over fails, the watchdog hands over the deliveries whose attempt is overdue
+(`requeue_overdue`).
 """
 
 from __future__ import annotations
@@ -23,22 +24,21 @@ import requests
 from celery import Celery
 from flask import current_app
 from kombu.exceptions import OperationalError
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
+from provisioner import signals
 from provisioner.extensions import db
-from provisioner.models import DeliveryStatus, Run, RunStatus, Webhook, WebhookDelivery
+from provisioner.models import DeliveryStatus, Run, Webhook, WebhookDelivery
+from provisioner.models.status import FINAL_RUN_STATUSES
 from provisioner.models.types import utcnow
 from provisioner.observability import context as log_context
 from provisioner.security import crypto
+from provisioner.signals import Changes
 from provisioner.webhooks import signing
 
 log = logging.getLogger(__name__)
 
 TASK = "provisioner.webhooks.deliver"
-FINAL = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELLED)
-_FINISHED_RUNS = "webhook_runs"  # session.info: runs that reached a final state
-_TO_ENQUEUE = "webhook_deliveries"  # session.info: delivery ids to hand to Celery
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
@@ -49,38 +49,28 @@ class Outcome:
     retry_in: float | None = None  # seconds until the next attempt, when there is one
 
 
-def run_finished(run: Run) -> None:
-    """Remember the run; its deliveries are written when the transaction commits."""
-    db.session.info.setdefault(_FINISHED_RUNS, []).append(run)
+def connect() -> None:
+    """Write and send the deliveries of every run a committed transaction finished."""
+    signals.changes_committing.connect(_write_deliveries)
 
 
-@event.listens_for(db.session, "before_commit")
-def _write_deliveries(session: Session) -> None:
-    for run in session.info.pop(_FINISHED_RUNS, []):
-        if run.status in FINAL:
-            _add_deliveries(session, run)
-
-
-@event.listens_for(db.session, "after_commit")
-def _enqueue_committed(session: Session) -> None:
-    ids = session.info.pop(_TO_ENQUEUE, [])
+def _write_deliveries(changes: Changes) -> None:
+    ids: list[str] = []
+    for run in changes.finished:
+        if run.status in FINAL_RUN_STATUSES:  # it may have been resumed since
+            ids.extend(_add_deliveries(run))
     if ids:
-        enqueue(ids)
+        changes.after_commit(lambda: enqueue(ids))
 
 
-@event.listens_for(db.session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    session.info.pop(_FINISHED_RUNS, None)
-    session.info.pop(_TO_ENQUEUE, None)
-
-
-def _add_deliveries(session: Session, run: Run) -> None:
-    webhooks = session.execute(select(Webhook.id).where(Webhook.tenant_id == run.tenant_id))
+def _add_deliveries(run: Run) -> list[str]:
+    webhooks = db.session.execute(select(Webhook.id).where(Webhook.tenant_id == run.tenant_id))
     kind = f"run.{run.status.lower()}"
     now = utcnow()
+    ids = []
     for webhook_id in webhooks.scalars():
         delivery_id = uuid.uuid4()
-        session.add(
+        db.session.add(
             WebhookDelivery(
                 id=delivery_id,
                 webhook_id=webhook_id,
@@ -95,7 +85,8 @@ def _add_deliveries(session: Session, run: Run) -> None:
                 created_at=now,
             )
         )
-        session.info.setdefault(_TO_ENQUEUE, []).append(str(delivery_id))
+        ids.append(str(delivery_id))
+    return ids
 
 
 def payload(run: Run, delivery_id: uuid.UUID, kind: str, now: datetime) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import uuid
 
 from sqlalchemy import func, select
 
+from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.models import Tenant, Webhook
-from provisioner.orchestration.errors import Conflict
 from provisioner.security import crypto
 
 MAX_PER_TENANT = 10

@@ -33,7 +33,7 @@ def fuzz(operation, headers: dict[str, str], examples: int) -> None:
 def token(app) -> str:
     from provisioner.extensions import db
     from provisioner.security import tokens
-    from provisioner.workspaces import create_user
+    from provisioner.tenancy import create_user
 
     with app.app_context():
         user = create_user("fuzz-admin@example.com", "fuzz-password", is_admin=True)

@@ -9,7 +9,7 @@ from provisioner.models import Membership, Role, Run
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.orchestration import runs
 from provisioner.security import tokens
-from provisioner.workspaces import create_user
+from provisioner.tenancy import create_user
 
 
 class Api:

@@ -13,7 +13,7 @@ from provisioner.extensions import db
 from provisioner.models import Run, RunStatus, Tenant
 from provisioner.models.types import utcnow
 from provisioner.observability import live
-from provisioner.orchestration import runs, transitions
+from provisioner.orchestration import changes, runs, transitions
 from tests.helpers import new_tenant, start
 from tests.integration.conftest import Api, make_user
 
@@ -67,11 +67,11 @@ def open_stream(api: Api, prefix: str, tenant_id) -> EventStream:
     return EventStream(response)
 
 
-def finished_run(tenant, **changes) -> Run:
+def finished_run(tenant, **fields) -> Run:
     """A run row of its own (no chain published), for transitions made by the test."""
     run = Run(tenant=tenant, plan="BASIC", status=RunStatus.COMPLETED, created_at=utcnow())
     db.session.add(run)
-    transitions.event(run, "test_change", **changes)
+    transitions.event(run, "test_change", **fields)
     return run
 
 
@@ -160,9 +160,9 @@ def test_changes_are_published_after_commit_and_never_after_rollback(app_ctx, re
     try:
         rolled_back = finished_run(tenant)
         rolled_back_id = rolled_back.id
-        db.session.rollback()
+        changes.rollback()
         committed = finished_run(tenant)
-        db.session.commit()
+        changes.commit()
 
         message = None
         deadline = time.monotonic() + 10
@@ -189,6 +189,6 @@ def test_without_redis_the_stream_is_503_and_transitions_still_commit(
     assert answer.json["error"]["code"] == "live_unavailable"
 
     run_id = finished_run(tenant).id
-    db.session.commit()  # publishing fails quietly; the change is kept
+    changes.commit()  # publishing fails quietly; the change is kept
     db.session.expire_all()
     assert db.session.get(Run, run_id) is not None

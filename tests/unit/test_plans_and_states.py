@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from provisioner.models import RunStatus, StepStatus
+from provisioner.errors import InvalidTransition, PlanError
+from provisioner.models import JobStatus, RunStatus, StepStatus
 from provisioner.orchestration import plans, states
 from provisioner.steps import STEP_NAMES
 
@@ -36,7 +37,7 @@ def test_custom_plan_is_put_in_plan_order():
     ],
 )
 def test_custom_plan_errors_name_the_field(steps, done_before, message):
-    with pytest.raises(plans.PlanError, match=message) as caught:
+    with pytest.raises(PlanError, match=message) as caught:
         plans.resolve("CUSTOM", steps, done_before)
     assert caught.value.field == "steps"
 
@@ -47,7 +48,7 @@ def test_custom_plan_dependencies_may_be_met_by_earlier_runs():
 
 
 def test_named_plan_refuses_a_step_list():
-    with pytest.raises(plans.PlanError, match="use CUSTOM"):
+    with pytest.raises(PlanError, match="use CUSTOM"):
         plans.resolve("BASIC", ["create_company"])
 
 
@@ -68,14 +69,15 @@ ALLOWED_RUN = {
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(RunStatus, RunStatus)))
 def test_every_run_transition(current, target):
     if (current, target) in ALLOWED_RUN:
-        states.check_run(current, target)
+        states.check(states.RUN_TRANSITIONS, "run", current, target)
     else:
-        with pytest.raises(states.InvalidTransition) as caught:
-            states.check_run(current, target)
+        with pytest.raises(InvalidTransition) as caught:
+            states.check(states.RUN_TRANSITIONS, "run", current, target)
         assert caught.value.current == current
 
 
 def test_every_step_status_has_a_rule():
     assert set(states.STEP_TRANSITIONS) == set(StepStatus)
     assert set(states.RUN_TRANSITIONS) == set(RunStatus)
+    assert set(states.JOB_TRANSITIONS) == set(JobStatus)
     assert states.STEP_TRANSITIONS[StepStatus.COMPLETED] == {StepStatus.RUNNING}

@@ -1,4 +1,4 @@
-"""Creating users and workspaces (a tenant, its owner and membership)."""
+"""Creating users and tenants (a tenant, its owner and membership)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from provisioner import catalog
+from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.models import Membership, Role, Tenant, User
-from provisioner.orchestration.errors import Conflict
 
 
 def slugify(name: str) -> str:
@@ -35,7 +35,7 @@ def create_user(email: str, password: str, *, name: str = "", is_admin: bool = F
     return user
 
 
-def create_workspace(data: dict[str, Any]) -> Tenant:
+def create_tenant(data: dict[str, Any]) -> Tenant:
     """The tenant, its owner (made if new) and the owner's membership; flushed, not committed."""
     slug = slugify(data["name"])
     if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
