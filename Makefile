@@ -18,17 +18,18 @@ $(STAMP): $(REQS)
 demo: venv  ## API, worker, Flower and the ERPNext simulator; provisions a demo workspace
 	$(BIN)/python -m provisioner.demo
 
-test: venv  ## the whole suite (needs the local PostgreSQL and Redis; CI=true makes them mandatory)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint  ## lint, then the whole suite (local PostgreSQL and Redis; CI=true makes them mandatory)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-rabbitmq: venv  ## the integration suite again, with RabbitMQ as the Celery broker
 	CELERY_BROKER_URL=$${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672//} \
 	  $(BIN)/pytest tests/integration -m integration $(PYTEST_ARGS)
 
-lint: venv
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: venv  ## ruff, mypy (strict on steps and engine), the import layers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -23,3 +25,10 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+# The base class of every model: `db.Model` (Flask-SQLAlchemy's subclass of Base), which type
+# checkers see as the declarative Base it is built from.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model

@@ -7,7 +7,7 @@ bearer token's subject (or the client address without one) and the `tenant_id` i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -50,9 +50,10 @@ def _per_tenant() -> str:
 def mutating(view: F) -> F:
     """Limit a mutating route per user and, when the URL names one, per workspace."""
     limited = limiter.limit(_per_user, key_func=user_key, scope="user")(view)
-    return limiter.limit(
+    per_tenant = limiter.limit(
         _per_tenant,
         key_func=tenant_key,
         scope="tenant",
         exempt_when=lambda: "tenant_id" not in (request.view_args or {}),
-    )(limited)
+    )
+    return cast(F, per_tenant(limited))

@@ -99,8 +99,8 @@ class DatabaseCollector(Collector):
         gauge = GaugeMetricFamily(
             "provisioner_active_runs", "Runs pending or in progress now.", labels=["status"]
         )
-        for status, count in active.items():
-            gauge.add_metric([str(status)], count)
+        for state, count in active.items():
+            gauge.add_metric([str(state)], count)
         yield gauge
         yield GaugeMetricFamily(
             "provisioner_oldest_pending_run_age_seconds",

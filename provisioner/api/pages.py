@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, func, select
 
 from provisioner.extensions import db
 
 
-def paginate(stmt: Select, query: Mapping[str, Any], *order_by: ColumnElement) -> dict[str, Any]:
+def paginate(stmt: Select[Any], query: Mapping[str, Any], *order_by: Any) -> dict[str, Any]:
     """`{page, size, total, items}` for `stmt`, ordered by `order_by`, for a page query."""
     page, size = query["page"], query["size"]
     total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

@@ -91,7 +91,7 @@ class EngineClient:
     def get_doc(self, doctype: str, name: str) -> dict[str, Any] | None:
         """The document, or None when the engine says it does not exist."""
         try:
-            return self._request("GET", _doc_path(doctype, name))
+            return self._document("GET", _doc_path(doctype, name))
         except NotFound as exc:
             if exc.exc_type == "DoesNotExistError":
                 return None
@@ -114,12 +114,16 @@ class EngineClient:
             params["filters"] = json.dumps(filters)
         if order_by:
             params["order_by"] = order_by
-        return self._request("GET", f"/api/resource/{quote(doctype, safe='')}", params=params)
+        path = f"/api/resource/{quote(doctype, safe='')}"
+        rows = self._request("GET", path, params=params)
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise _unexpected(f"GET {path}", "a list of documents")
+        return rows
 
     def find(self, doctype: str, filters: Filters, *, order_by: str = "creation asc") -> str | None:
         """The name of the oldest document matching `filters`, or None."""
         rows = self.get_list(doctype, filters=filters, order_by=order_by, limit=1)
-        return rows[0]["name"] if rows else None
+        return str(rows[0]["name"]) if rows else None
 
     def count(self, doctype: str, filters: Filters | None = None) -> int:
         params: dict[str, Any] = {"doctype": doctype}
@@ -128,10 +132,10 @@ class EngineClient:
         return int(self.call("frappe.client.get_count", **params))
 
     def insert(self, doctype: str, doc: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", f"/api/resource/{quote(doctype, safe='')}", body=doc)
+        return self._document("POST", f"/api/resource/{quote(doctype, safe='')}", body=doc)
 
     def update(self, doctype: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
-        return self._request("PUT", _doc_path(doctype, name), body=changes)
+        return self._document("PUT", _doc_path(doctype, name), body=changes)
 
     def submit(self, doctype: str, name: str) -> dict[str, Any]:
         return self.update(doctype, name, {"docstatus": 1})
@@ -141,7 +145,7 @@ class EngineClient:
 
     def get_single(self, doctype: str) -> dict[str, Any]:
         """A single doctype (Selling Settings, …) is addressed by its own name."""
-        return self._request("GET", _doc_path(doctype, doctype))
+        return self._document("GET", _doc_path(doctype, doctype))
 
     def update_single(self, doctype: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self.update(doctype, doctype, changes)
@@ -161,13 +165,20 @@ class EngineClient:
         )
 
     def ping(self) -> bool:
-        return self.call("ping") == "pong"
+        return bool(self.call("ping") == "pong")
 
     def logged_user(self) -> str:
         """A cheap check that the credentials work."""
         return str(self.call("frappe.auth.get_logged_user"))
 
     # -- transport -------------------------------------------------------------------------
+
+    def _document(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """A call whose answer must be one document (an engine's answer is not trusted)."""
+        answer = self._request(method, path, **kw)
+        if not isinstance(answer, dict):
+            raise _unexpected(f"{method} {path}", "a document")
+        return answer
 
     def _headers(self) -> dict[str, str]:
         creds = self.credentials
@@ -224,6 +235,10 @@ class EngineClient:
                 request=label,
             ) from None
         return payload.get("data", payload.get("message")) if isinstance(payload, dict) else payload
+
+
+def _unexpected(label: str, wanted: str) -> EngineRequestError:
+    return EngineRequestError(f"the engine did not answer with {wanted}", request=label)
 
 
 def _doc_path(doctype: str, name: str) -> str:

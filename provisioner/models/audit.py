@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from provisioner.extensions import db
+from provisioner.extensions import Model
 from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),)
 

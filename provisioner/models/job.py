@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from provisioner.extensions import db
+from provisioner.extensions import Model, db
 from provisioner.models.tenant import Tenant
 from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
 
@@ -33,7 +33,7 @@ ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 _ACTIVE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in ACTIVE_JOB_STATUSES))
 
 
-class SiteJob(db.Model):
+class SiteJob(Model):
     __tablename__ = "site_jobs"
     __table_args__ = (
         # One active job per tenant and type, enforced by the database itself.
@@ -69,7 +69,7 @@ class SiteJob(db.Model):
     tenant: Mapped[Tenant] = relationship()
 
 
-class SiteJobEvent(db.Model):
+class SiteJobEvent(Model):
     """One line of a job's log: what it did, the backend's output, retries, cancellation."""
 
     __tablename__ = "site_job_events"

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship, selectinload
 
-from provisioner.extensions import db
+from provisioner.extensions import Model, db
 from provisioner.models.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from provisioner.models.tenant import Tenant
 from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
@@ -26,7 +26,7 @@ from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
 _ACTIVE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in ACTIVE_RUN_STATUSES))
 
 
-class Run(db.Model):
+class Run(Model):
     __tablename__ = "provisioning_runs"
     __table_args__ = (
         # One active run per tenant, enforced by the database itself.
@@ -79,7 +79,7 @@ def latest_run(tenant_id: uuid.UUID, *, with_steps: bool = False) -> Run | None:
     return db.session.execute(stmt).scalar_one_or_none()
 
 
-class RunStep(db.Model):
+class RunStep(Model):
     """A step of one run: its state, attempts, error and result (the step itself is a
     `provisioner.steps.base.Step`)."""
 
@@ -114,7 +114,7 @@ class RunStep(db.Model):
     run: Mapped[Run] = relationship(back_populates="steps")
 
 
-class RunEvent(db.Model):
+class RunEvent(Model):
     __tablename__ = "run_events"
     __table_args__ = (Index("ix_run_events_run_id_id", "run_id", "id"),)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from provisioner.extensions import db
+from provisioner.extensions import Model
 from provisioner.models.status import ProvisioningStatus, TenantStatus
 from provisioner.models.types import UTCDateTime, utcnow
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from provisioner.models.user import Membership
 
 
-class Tenant(db.Model):
+class Tenant(Model):
     __tablename__ = "tenants"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from provisioner.extensions import db
+from provisioner.extensions import Model
 from provisioner.models.status import Role
 from provisioner.models.types import UTCDateTime, utcnow
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from provisioner.models.tenant import Tenant
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -38,7 +38,7 @@ class User(db.Model):
         return check_password_hash(self.password_hash, password)
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from provisioner.extensions import db
+from provisioner.extensions import Model
 from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
 
 
@@ -20,7 +20,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # every attempt failed; no more retries
 
 
-class Webhook(db.Model):
+class Webhook(Model):
     __tablename__ = "webhooks"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -34,7 +34,7 @@ class Webhook(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         Index("ix_webhook_deliveries_tenant_created", "tenant_id", "created_at"),

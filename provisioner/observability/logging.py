@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import MutableMapping
 from contextlib import suppress
 from typing import Any
 
@@ -91,13 +92,13 @@ def _formatter() -> logging.Formatter:
     )
 
 
-def _add_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in context.current().items():
         event.setdefault(key, value)
     return event
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if _SECRET_KEY.search(key):
             event[key] = REDACTED

@@ -31,6 +31,8 @@ def tenant_profile(tenant: Tenant) -> TenantProfile:
 def build(claim: Claim, *, last_attempt: bool) -> StepContext:
     cfg = current_app.config
     tenant = claim.tenant
+    if tenant is None:
+        raise ValueError("only a claim to run a step builds a step context")
     credentials = engines.credentials_for(tenant)
     return StepContext(
         engine=engines.client_for(credentials),

@@ -172,11 +172,12 @@ def abandoned(step: RunStep, now: datetime | None = None) -> bool:
 
 
 def record_retry(
-    run_id: str, step_name: str, task_id: str, error: Exception, countdown: float
+    run_id: str, step_name: str, task_id: str, error: BaseException, countdown: float
 ) -> None:
-    run, step = _owned(run_id, step_name, task_id)
-    if step is None:
+    owned = _owned(run_id, step_name, task_id)
+    if owned is None:
         return
+    run, step = owned
     set_step_status(step, StepStatus.RETRYING)
     step.next_attempt_at = utcnow() + timedelta(seconds=countdown)
     step.error = error_summary(error)
@@ -194,9 +195,10 @@ def complete(
     run_id: str, step_name: str, task_id: str, outcome: StepResult, attempt_ms: int
 ) -> bool:
     """Record success; True when the chain should go on to the next step."""
-    run, step = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED,))
-    if step is None:
+    owned = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED,))
+    if owned is None:
         return False
+    run, step = owned
     set_step_status(step, StepStatus.COMPLETED)
     step.error = None
     step.result = _result(outcome)
@@ -225,9 +227,10 @@ def fail(
     partial: StepResult | None = None,
 ) -> None:
     """Record a final failure; a critical one fails the run and marks the rest not reached."""
-    run, step = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED,))
-    if step is None:
+    owned = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED,))
+    if owned is None:
         return
+    run, step = owned
     set_step_status(step, StepStatus.FAILED)
     step.error = error_summary(error)
     if partial is not None:
@@ -256,7 +259,7 @@ def heartbeat(engine: Engine, run_id: str, step_name: str, task_id: str) -> None
         )
 
 
-def error_summary(error: Exception) -> dict[str, Any]:
+def error_summary(error: BaseException) -> dict[str, Any]:
     """What is stored and shown of an error: class, plain message, engine answer summary."""
     summary: dict[str, Any] = {"class": type(error).__name__, "message": str(error)}
     if isinstance(error, EngineError):
@@ -279,11 +282,16 @@ def _find(run: Run | None, name: str) -> RunStep | None:
 
 def _owned(
     run_id: str, step_name: str, task_id: str, also: tuple[StepStatus, ...] = ()
-) -> tuple[Run, RunStep | None]:
-    """The run and step, if this task still owns the step (else the step is None)."""
+) -> tuple[Run, RunStep] | None:
+    """The run and step, locked, if this task still owns the step (else None)."""
     run = lock_run(run_id)
     step = _find(run, step_name)
-    if step is None or step.task_id != task_id or step.status not in (StepStatus.RUNNING, *also):
+    if (
+        run is None
+        or step is None
+        or step.task_id != task_id
+        or step.status not in (StepStatus.RUNNING, *also)
+    ):
         log.warning(
             "step %s of run %s is no longer this task's (%s); its outcome is not recorded",
             step_name,
@@ -291,5 +299,5 @@ def _owned(
             step.status if step else "missing",
         )
         changes.rollback()
-        return run, None
+        return None
     return run, step

@@ -82,8 +82,9 @@ class Reporter:
             update(SiteJob)
             .where(*self._ours())
             .values(progress=progress, message=message, updated_at=utcnow())
-        ).rowcount
-        if not changed:
+            .returning(SiteJob.id)
+        ).first()
+        if changed is None:
             changes.rollback()
             raise sites.JobCancelled(f"the job was cancelled before: {message}")
         add_job_event(self.job_id, "step", message)

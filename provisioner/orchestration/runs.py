@@ -96,12 +96,11 @@ def start(tenant: Tenant, request: StartRequest, actor: str) -> Run:
         raise Conflict("a run is already active for this workspace") from None
     to_run = _pending(run)
 
-    def undo() -> None:
-        tenant_row = db.session.get(Tenant, locked.id)
-        db.session.delete(db.session.get(Run, run.id))
+    def undo() -> None:  # after publish_or_undo locked the run (and its tenant) again
+        db.session.delete(run)
         audit.forget(locked, target=run.id)
-        tenant_row.provisioning_status = prior_status
-        changes.tenant_reshown(tenant_row)
+        locked.provisioning_status = prior_status
+        changes.tenant_reshown(locked)
 
     chain.publish_or_undo(run, to_run, undo)
     return run
@@ -283,9 +282,9 @@ def _undo(run: Run) -> Any:
     """Put the run, its steps and tenant back as they are now (a new version of its state)."""
     saved = Undo(run, run.tenant, *run.steps)
 
-    def undo() -> None:
+    def undo() -> None:  # after publish_or_undo locked the run again
         saved()
-        changes.noted(db.session.get(Run, run.id))
+        changes.noted(run)
 
     return undo
 

@@ -80,7 +80,7 @@ def lock_job(job_id: uuid.UUID | str) -> SiteJob | None:
     return db.session.execute(_locked(SiteJob, SiteJob.id == as_uuid(job_id))).scalar_one_or_none()
 
 
-def _locked(model: type[Model], condition: ColumnElement[bool]) -> Select[tuple[Model]]:
+def _locked(model: type[Model], condition: ColumnElement[bool]) -> Select[Model]:
     return (
         select(model).where(condition).with_for_update().execution_options(populate_existing=True)
     )

@@ -168,7 +168,7 @@ def _recover(
     """Requeue or fail the stuck step, if the run is still stuck at it under the run's lock."""
     run = lock_run(run_id)
     found = diagnose(run, now) if run and run.status in ACTIVE_RUN_STATUSES else None
-    if found is None or found[0].name != step_name:
+    if run is None or found is None or found[0].name != step_name:
         changes.rollback()  # it moved meanwhile
         return None
     step = found[0]

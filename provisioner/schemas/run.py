@@ -5,9 +5,10 @@ from typing import Any
 from marshmallow import fields, validate
 
 from provisioner import catalog
+from provisioner.models import Run, RunStep
 from provisioner.orchestration.plans import PLAN_NAMES
 from provisioner.schemas.common import Schema, StrictSchema
-from provisioner.steps import STEP_NAMES
+from provisioner.steps import BY_NAME, STEP_NAMES
 
 STEP_NAME = validate.OneOf(STEP_NAMES)
 
@@ -75,9 +76,7 @@ class StepSchema(Schema):
     error = fields.Nested(StepErrorSchema, allow_none=True)
     result = fields.Dict(allow_none=True)
 
-    def _title(self, step: object) -> str:
-        from provisioner.steps import BY_NAME
-
+    def _title(self, step: RunStep) -> str:
         return BY_NAME[step.name].title
 
 
@@ -108,13 +107,13 @@ class RunStatusSchema(RunSummarySchema):
     steps = fields.List(fields.Nested(StepSchema))
     errors = fields.Method("_errors")
 
-    def _completed(self, run: object) -> int:
+    def _completed(self, run: Run) -> int:
         return sum(1 for s in run.steps if s.status == "completed")
 
-    def _total(self, run: object) -> int:
+    def _total(self, run: Run) -> int:
         return len(run.steps)
 
-    def _errors(self, run: object) -> list[dict]:
+    def _errors(self, run: Run) -> Any:
         return RunErrorSchema(many=True).dump(
             {
                 "step": s.name,
@@ -123,11 +122,11 @@ class RunStatusSchema(RunSummarySchema):
                 "engine": s.error.get("engine"),
             }
             for s in run.steps
-            if s.error and s.status in ("failed", "retrying")
+            if s.error is not None and s.status in ("failed", "retrying")
         )
 
 
-def status_document(run: object) -> dict[str, Any]:
+def status_document(run: Run) -> dict[str, Any]:
     """The run's status document (`GET …/status`), built from its rows: run and steps."""
     built: dict[str, Any] = _STATUS.dump(run)
     return built

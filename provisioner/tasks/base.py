@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DATABASE_DOWN = (OperationalError,)
 
 
-class AppContextTask(Task):  # type: ignore[misc]
+class AppContextTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if has_app_context():
             return super().__call__(*args, **kwargs)

@@ -155,6 +155,9 @@ def attempt(delivery_id: str) -> Outcome:
         db.session.rollback()
         return Outcome(None, "nothing to deliver")
     webhook = db.session.get(Webhook, delivery.webhook_id)
+    if webhook is None:  # removed meanwhile; its deliveries go with it
+        db.session.rollback()
+        return Outcome(None, "nothing to deliver")
     url, secret = webhook.url, crypto.decrypt(webhook.secret_enc)
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from provisioner.cli_provisioning import provisioning
+from provisioner.cli.provisioning import provisioning
 from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.tenancy import create_user

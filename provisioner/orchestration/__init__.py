@@ -1,0 +1,1 @@
+"""Runs and site jobs: the only code that changes their state, and what it publishes."""
