@@ -81,6 +81,14 @@ class WorkerPool:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
 
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        """Until the worker's log holds `text` (e.g. a task id it revoked or discarded)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_path.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the worker's log:\n{self.log_tail()}")
+            time.sleep(0.1)
+
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path or not self.log_path.exists():
             return ""

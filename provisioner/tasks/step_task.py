@@ -31,6 +31,10 @@ from provisioner.tasks.base import DATABASE_DOWN, RetryingTask
 log = logging.getLogger(__name__)
 
 RETRYABLE = (TransientEngineError, LockTimeout)
+# A delivery that finds its step running elsewhere asks again every CLAIM_POLL_SECONDS,
+# until the other holder's heartbeat is STALE_AFTER + CLAIM_GRACE_SECONDS old at most.
+CLAIM_POLL_SECONDS = 1.0
+CLAIM_GRACE_SECONDS = 5.0
 
 
 class StepFailed(Exception):
@@ -88,7 +92,7 @@ def run_step(
 
 def _claim(task: StepTask, run_id: str, manual: bool) -> execution.Claim:
     """Ask orchestration what to do, waiting while a previous delivery may still be alive."""
-    deadline = time.monotonic() + current_app.config["STALE_AFTER"] + 5
+    deadline = time.monotonic() + current_app.config["STALE_AFTER"] + CLAIM_GRACE_SECONDS
     while True:
         claim = execution.claim(
             run_id,
@@ -99,7 +103,7 @@ def _claim(task: StepTask, run_id: str, manual: bool) -> execution.Claim:
         )
         if claim.action != Action.WAIT or time.monotonic() > deadline:
             return claim
-        time.sleep(1)
+        time.sleep(CLAIM_POLL_SECONDS)
 
 
 def _execute(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
 
 import pytest
 
-from provisioner.models import RunStatus, StepStatus
+from provisioner.extensions import db
+from provisioner.models import Run, RunStatus, StepStatus
 from tests.conftest import QUEUE
 from tests.helpers import new_tenant, start, wait_run
 from tests.integration.conftest import Api, make_user
@@ -83,6 +85,17 @@ def test_retry_and_continue_racing_resume_once(app_ctx, worker, sim, worker_pool
     assert wait_run(failed.id).status == RunStatus.COMPLETED
 
 
+def wait_until_gone(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} still runs after {timeout} s")
+
+
 def test_cancel_during_a_running_step_stops_the_run(app_ctx, worker, sim):
     sim.add_fault(kind="latency", seconds=3, method="POST", path="^/api/resource/Company$",
                   count=1)  # fmt: skip
@@ -90,11 +103,14 @@ def test_cancel_during_a_running_step_stops_the_run(app_ctx, worker, sim):
     run_id = start(tenant)
     wait_run(run_id, until=lambda r: step_of(r, "create_company").status == StepStatus.RUNNING)
 
+    running_in = step_of(db.session.get(Run, run_id), "create_company").worker
     answer = admin.post(f"{V1}/{tenant.id}/cancel", json={})
 
     assert answer.status_code == 200, answer.json
     assert answer.json["status"] == RunStatus.CANCELLED
-    time.sleep(5)  # long enough for the company POST to end and any next step to start
+    # The next link of a chain is sent by the task before it: once the pool process that ran
+    # it is gone (the revoke terminated it), nothing can follow.
+    wait_until_gone(int(running_in.rpartition(":")[2]))
     run = wait_run(run_id)
     assert run.status == RunStatus.CANCELLED
     assert step_of(run, "create_company").status == StepStatus.CANCELLED
@@ -115,8 +131,10 @@ def test_cancel_during_a_retry_wait_means_the_retry_never_fires(app_ctx, worker,
     run_id = start(tenant)
     wait_run(run_id, until=lambda r: step_of(r, "create_company").status == StepStatus.RETRYING)
 
+    task_id = step_of(db.session.get(Run, run_id), "create_company").task_id
     assert admin.post(f"{V1}/{tenant.id}/cancel", json={}).status_code == 200
-    time.sleep(6)  # past the moment the retry was due
+    # The retry's message is held by the worker until it is due, then discarded as revoked.
+    worker.wait_for_log(f"Discarding revoked task: provisioner.steps.create_company[{task_id}]")
 
     run = wait_run(run_id)
     assert run.status == RunStatus.CANCELLED
