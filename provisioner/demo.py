@@ -1,8 +1,10 @@
 """`make demo`: the whole service on embedded defaults, provisioning one workspace end to end.
 
 No PostgreSQL, Redis or ERPNext needed: SQLite holds the state, fakeredis's TCP server is
-the broker, and the ERPNext simulator stands in for the engine. The API (gunicorn), a
-Celery worker and Flower run as real processes, exactly as in production.
+the broker, and the ERPNext simulator stands in for the engine. Every process type of the
+Procfile runs as a real process, exactly as in production: the API (gunicorn), a Celery
+worker, beat and Flower. Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop them all:
+they run in sessions of their own, so only the demo decides when they end.
 """
 
 from __future__ import annotations
@@ -66,7 +68,11 @@ class Services:
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = (self.logs / f"{name}.log").open("w")
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: a closed terminal's SIGHUP (gunicorn's "reload") or a Ctrl-C
+        # reaches the demo only, which then stops every process it started.
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append((name, proc))
 
     def check_alive(self) -> None:
@@ -75,17 +81,25 @@ class Services:
                 raise SystemExit(f"{name} exited ({proc.returncode}); see {self.logs}/{name}.log")
 
     def stop(self) -> None:
+        """Stop every process group it started (each process with what it forked)."""
+        for signum in STOP_SIGNALS:  # a second Ctrl-C or hang-up must not cut this short
+            signal.signal(signum, signal.SIG_IGN)
         for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for _, proc in self.procs:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
         for stop in self.stoppers:
             with contextlib.suppress(Exception):
                 stop()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signum)
 
 
 def wait_for(url: str, timeout: float, services: Services, **kwargs: Any) -> None:
@@ -162,6 +176,9 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", default=str(ROOT / ".demo"))
@@ -169,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="Demo Coffee House")
     parser.add_argument("--once", action="store_true", help="stop everything when provisioned")
     args = parser.parse_args(argv)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
 
     state = Path(args.state_dir).resolve()
     shutil.rmtree(state, ignore_errors=True)
@@ -213,12 +232,18 @@ def main(argv: list[str] | None = None) -> int:
             env,
         )  # fmt: skip
         services.spawn(
+            "beat",
+            [str(bin_dir / "celery"), "-A", "provisioner", "beat", "--loglevel=INFO",
+             f"--schedule={state / 'celerybeat-schedule'}"],
+            env,
+        )  # fmt: skip
+        services.spawn(
             "flower",
             [str(bin_dir / "celery"), "-A", "provisioner", "flower", f"--port={ports['flower']}",
              "--address=127.0.0.1"],
             env,
         )  # fmt: skip
-        print(f"Starting: API {api}, worker, Flower {flower}, ERPNext simulator {engine}")
+        print(f"Starting: API {api}, worker, beat, Flower {flower}, ERPNext simulator {engine}")
         wait_for(f"{api}/healthz", 60, services)
         wait_for(flower, 60, services, auth=tuple(FLOWER_AUTH.split(":")))
         outcome = provision(api, args.name, timeout=300)
@@ -230,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.once:
             return 0 if outcome == "COMPLETED" else 1
-        print("\nThe services stay up; press Ctrl-C to stop them.")
-        signal.signal(signal.SIGTERM, _interrupt)
+        print("\nThe services stay up; press Ctrl-C to stop them.", flush=True)
         while True:
             time.sleep(1)
             services.check_alive()
