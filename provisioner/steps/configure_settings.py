@@ -64,7 +64,10 @@ class ConfigureSettings(Step):
                 plan = merge(current, wanted, overwrite=self._may_overwrite(ctx, doctype))
                 if plan.changes:
                     ctx.engine.update_single(doctype, plan.changes)
-            relied[doctype] = {k: v for k, v in wanted.items() if k not in plan.kept}
+            # Once relied on, always: a plain run that finds the value changed leaves it
+            # alone on a shared site, but it stays this workspace's to check and restore.
+            before = relied_on(ctx, doctype) or {}
+            relied[doctype] = {k: v for k, v in wanted.items() if k in before or k not in plan.kept}
             done.result[doctype] = {"changed": plan.changes, "kept": plan.kept}
             done.notes.extend(
                 f"{doctype}: left {name} = {have!r} (wanted {wanted[name]!r}); the site is shared"
