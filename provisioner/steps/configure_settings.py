@@ -9,7 +9,8 @@ from provisioner.steps.base import Check, CheckState, Step, StepContext, StepRes
 from provisioner.steps.checks import check_documents, doc_by_name, same_value
 
 SETTINGS = ("Selling Settings", "Stock Settings")
-# Metadata: doctype -> {field: value} this workspace relies on (set by it, or already so).
+# Metadata: doctype -> {field: value} this workspace relies on (set by it, found so, or
+# relied on by an earlier run).
 RELIED_ON = "settings_relied_on"
 
 
@@ -31,9 +32,7 @@ def merge(
     out = Merge()
     for fieldname, value in wanted.items():
         have = current.get(fieldname)
-        may_overwrite = overwrite is True or (
-            not isinstance(overwrite, bool) and fieldname in overwrite
-        )
+        may_overwrite = overwrite if isinstance(overwrite, bool) else fieldname in overwrite
         if have in (None, "") or (may_overwrite and not same_value(have, value)):
             out.changes[fieldname] = value
         elif not same_value(have, value):
@@ -46,8 +45,9 @@ class ConfigureSettings(Step):
 
     Both are shared by every company on the site; on a shared site a value another tenant
     set is left alone, and the result says so. The fields the workspace then relies on
-    (written by it, or found with its value) are recorded: they are what `verify` checks,
-    and what a REPAIR run (`options.repair`) restores, even on a shared site.
+    (written by it, found with its value, or relied on by an earlier run) are recorded: they
+    are what `verify` checks, and what a REPAIR run (`options.repair`) restores, even on a
+    shared site.
     """
 
     name = "configure_settings"
