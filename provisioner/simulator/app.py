@@ -55,7 +55,7 @@ def handle_api(_rest: str) -> Response:
     sim = simulator()
     path = raw_path()
     started, generation = time.perf_counter(), sim.generation
-    call = {
+    call: dict[str, Any] = {
         "method": request.method,
         "path": path,
         "site": None,

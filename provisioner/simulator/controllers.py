@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from provisioner.simulator import charts
 from provisioner.simulator.errors import (
-    LinkExistsError,
     ServerError,
     ValidationError,
     missing_link,
@@ -26,6 +25,9 @@ COMPANY_WAREHOUSES = ("Finished Goods", "Goods In Transit", "Stores", "Work In P
 class Controller:
     doctype: ClassVar[str] = ""
     autoname_fallback: ClassVar[str | None] = None
+    # Doctypes whose documents linking to this one `on_trash` deletes with it: they do not
+    # stop the delete (Frappe checks links after on_trash).
+    cascades: ClassVar[tuple[str, ...]] = ()
 
     def before_insert(self, site: SiteData, doc: Doc) -> None:
         """Fill defaults and the name."""
@@ -40,7 +42,7 @@ class Controller:
         """Side effects of docstatus 0 -> 1."""
 
     def on_trash(self, site: SiteData, doc: Doc) -> None:
-        """Refuse or cascade a delete."""
+        """Refuse or cascade a delete (links from other documents are checked before)."""
 
 
 def default_company(site: SiteData) -> str | None:
@@ -58,12 +60,10 @@ def initials(name: str) -> str:
     return "".join(word[0] for word in name.split() if word).upper()
 
 
-def linked_from(site: SiteData, doctype: str, field: str, value: str) -> Doc | None:
-    return next((d for d in site.table(doctype).values() if d.get(field) == value), None)
-
-
 class CompanyController(Controller):
     doctype = "Company"
+    cascades = ("Account", "Cost Center", "Warehouse", "Sales Taxes and Charges Template",
+                "Purchase Taxes and Charges Template")  # fmt: skip
 
     def before_insert(self, site: SiteData, doc: Doc) -> None:
         doc.setdefault("abbr", initials(doc.get("company_name") or ""))
@@ -86,7 +86,7 @@ class CompanyController(Controller):
 
     def after_insert(self, site: SiteData, doc: Doc) -> None:
         company, abbr = doc["name"], doc["abbr"]
-        site.get("Currency", doc["default_currency"])["enabled"] = 1
+        site.known("Currency", doc["default_currency"])["enabled"] = 1
         self._chart(site, doc)
         root_center = f"{company} - {abbr}"  # ERPNext suffixes the root one too
         for name, parent, group in ((company, None, 1), ("Main", root_center, 0)):
@@ -146,15 +146,7 @@ class CompanyController(Controller):
 
     def on_trash(self, site: SiteData, doc: Doc) -> None:
         company = doc["name"]
-        for doctype in ("POS Opening Entry", "POS Profile"):
-            other = linked_from(site, doctype, "company", company)
-            if other is not None:
-                raise LinkExistsError(
-                    f"Cannot delete or cancel because Company <strong>{company}</strong> "
-                    f"is linked with {doctype} <strong>{other['name']}</strong>"
-                )
-        for doctype in ("Account", "Cost Center", "Warehouse", "Sales Taxes and Charges Template",
-                        "Purchase Taxes and Charges Template"):  # fmt: skip
+        for doctype in self.cascades:
             for name in [
                 d["name"] for d in site.table(doctype).values() if d.get("company") == company
             ]:
@@ -200,6 +192,7 @@ class CustomerController(Controller):
 
 class ItemController(Controller):
     doctype = "Item"
+    cascades = ("Item Price",)
 
     def before_insert(self, site: SiteData, doc: Doc) -> None:
         doc.setdefault("item_name", doc.get("item_code"))
@@ -258,8 +251,12 @@ class PosProfileController(Controller):
             doc.setdefault("currency", company["default_currency"])
 
     def validate(self, site: SiteData, doc: Doc, old: Doc | None) -> None:
+        if int(doc.get("disabled") or 0) and self._ongoing_session(site, doc["name"]):
+            raise ValidationError(
+                f"POS Profile {doc['name']} cannot be disabled as there are ongoing POS sessions."
+            )
         company = doc["company"]
-        warehouse = site.get("Warehouse", doc["warehouse"])
+        warehouse = site.known("Warehouse", doc["warehouse"])
         if warehouse["company"] != company:
             raise ValidationError(f"{doc['warehouse']} does not belong to Company {company}")
         payments = doc.get("payments") or []
@@ -281,13 +278,14 @@ class PosProfileController(Controller):
                     f"Please set default Cash or Bank account in Mode of Payments {mode['name']}"
                 )
 
-    def on_trash(self, site: SiteData, doc: Doc) -> None:
-        entry = linked_from(site, "POS Opening Entry", "pos_profile", doc["name"])
-        if entry is not None:
-            raise LinkExistsError(
-                f"Cannot delete or cancel because POS Profile <strong>{doc['name']}</strong> "
-                f"is linked with POS Opening Entry <strong>{entry['name']}</strong>"
-            )
+    @staticmethod
+    def _ongoing_session(site: SiteData, profile: str) -> bool:
+        return any(
+            e.get("pos_profile") == profile
+            and e.get("docstatus") == 1
+            and e.get("status") == "Open"
+            for e in site.table("POS Opening Entry").values()
+        )
 
 
 class PosOpeningEntryController(Controller):
@@ -299,7 +297,7 @@ class PosOpeningEntryController(Controller):
         doc.setdefault("posting_date", date.today().isoformat())
 
     def validate(self, site: SiteData, doc: Doc, old: Doc | None) -> None:
-        profile = site.get("POS Profile", doc["pos_profile"])
+        profile = site.known("POS Profile", doc["pos_profile"])
         if profile["company"] != doc["company"]:
             raise ValidationError(
                 f"POS Profile {profile['name']} does not belong to company {doc['company']}"

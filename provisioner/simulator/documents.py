@@ -16,6 +16,7 @@ from provisioner.simulator.controllers import controller
 from provisioner.simulator.doctypes import CHILD_DOCTYPES, DOCTYPES, DocType, label
 from provisioner.simulator.errors import (
     DoesNotExistError,
+    LinkExistsError,
     MandatoryError,
     PermissionError_,
     ServerError,
@@ -24,7 +25,7 @@ from provisioner.simulator.errors import (
     missing_link,
     not_found,
 )
-from provisioner.simulator.store import Doc, SiteData, public
+from provisioner.simulator.store import Doc, SiteData, shown
 
 Pause = Callable[[float], None]  # sleeps, outside the site's lock
 RACE_WINDOW = {"Company": 0.03, "Customer": 0.005}  # seconds, even with zero latency
@@ -38,6 +39,30 @@ def meta(doctype: str) -> DocType:
         module = doctype.lower().replace(" ", "_")
         raise ServerError("ImportError", f"No module named 'frappe.core.doctype.{module}'")
     return spec
+
+
+def first_link(site: SiteData, doctype: str, name: str, ignore: tuple[str, ...]) -> str | None:
+    """The first document (not cancelled) whose link field or child row points at this one,
+    as Frappe's delete names it: "POS Profile <strong>X</strong>" (" at Row: N")."""
+    itself = site.get(doctype, name)
+    for spec in DOCTYPES.values():
+        if spec.single or spec.name in ignore:
+            continue
+        fields = [f for f, target in spec.links.items() if target == doctype]
+        tables = [(t, f) for t, (target, f) in spec.child_links.items() if target == doctype]
+        if not fields and not tables:
+            continue
+        for other in site.table(spec.name).values():
+            if other is itself or int(other.get("docstatus") or 0) == 2:
+                continue
+            where = f"{spec.name} <strong>{other['name']}</strong>"
+            if any(other.get(f) == name for f in fields):
+                return where
+            for table, fieldname in tables:
+                for idx, row in enumerate(other.get(table) or [], start=1):
+                    if row.get(fieldname) == name:
+                        return f"{where} at Row: {idx}"
+    return None
 
 
 class Documents:
@@ -56,7 +81,7 @@ class Documents:
             doc = self.site.get(doctype, name)
             if doc is None:
                 raise not_found(doctype, name)
-            return public(doc)
+            return shown(doc)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -90,7 +115,8 @@ class Documents:
             if old is None:
                 raise not_found(doctype, name)
             doc = copy.deepcopy(old)
-            was, will = int(old.get("docstatus") or 0), int(body.get("docstatus", old["docstatus"]))
+            was = int(old.get("docstatus") or 0)
+            will = int(body["docstatus"]) if "docstatus" in body else was
             changes = {k: v for k, v in body.items() if k in spec.known_fields}
             if was == 1 and changes:
                 raise ValidationError("Not allowed to change fields after submission",
@@ -103,7 +129,7 @@ class Documents:
             stored = self.site.put(doctype, doc)
             if was == 0 and will == 1:
                 controller(doctype).on_submit(self.site, stored)
-            return public(stored)
+            return shown(stored)
 
     def delete(self, doctype: str, name: str) -> None:
         meta(doctype)
@@ -115,7 +141,14 @@ class Documents:
                 raise ValidationError(
                     "Submitted Record cannot be deleted. You must cancel it first."
                 )
-            controller(doctype).on_trash(self.site, doc)
+            hooks = controller(doctype)
+            link = first_link(self.site, doctype, name, ignore=hooks.cascades)
+            if link is not None:
+                raise LinkExistsError(
+                    f"Cannot delete or cancel because {doctype} <strong>{name}</strong> is "
+                    f"linked with {link}"
+                )
+            hooks.on_trash(self.site, doc)
             self.site.remove(doctype, name)
 
     # -- the pipeline ----------------------------------------------------------------------
@@ -191,7 +224,7 @@ class Documents:
         self.site.builds[spec.name] = self.site.builds.get(spec.name, 0) + 1
         if spec.name == "Company":
             self.site.last_company_abbr = stored["abbr"]
-        return public(stored)
+        return shown(stored)
 
     # -- singles ---------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class Simulator:
         self.sites: dict[str, SiteData] = {}
         self.archived: list[str] = []
         if self.state_file and self.state_file.exists():
-            self._load()
+            self._load(self.state_file)
         else:
             self.reset(fresh_site=fresh_site)
 
@@ -212,6 +212,6 @@ class Simulator:
             tmp.write_text(json.dumps({"sites": data, "default_site": self.default_site}))
             tmp.replace(self.state_file)
 
-    def _load(self) -> None:
-        data = json.loads(self.state_file.read_text())
+    def _load(self, state_file: Path) -> None:
+        data = json.loads(state_file.read_text())
         self.sites = {s["name"]: SiteData.load(s) for s in data["sites"]}

@@ -73,7 +73,7 @@ def install(site: SiteData, args: dict[str, Any]) -> None:
     year = args["fy_start_date"][:4]
     site.put("Fiscal Year", {"name": year, "year": year, "year_start_date": args["fy_start_date"],
                              "year_end_date": args["fy_end_date"]})  # fmt: skip
-    site.get("Currency", currency)["enabled"] = 1
+    site.known("Currency", currency)["enabled"] = 1
     site.single("System Settings").update(
         {"country": country, "time_zone": args.get("timezone") or "Africa/Nairobi"}
     )

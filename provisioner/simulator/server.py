@@ -20,10 +20,10 @@ class QuietHandler(WSGIRequestHandler):
 class SimulatorServer:
     def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
+        # threaded=True: a ThreadedWSGIServer, whose request threads are daemons.
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=QuietHandler
         )
-        self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_port
         self._thread: threading.Thread | None = None
 

@@ -10,6 +10,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from provisioner.simulator.doctypes import DOCTYPES
 from provisioner.simulator.errors import ServerError, ValidationError
 
 Doc = dict[str, Any]
@@ -45,6 +46,13 @@ class SiteData:
     def get(self, doctype: str, name: str) -> Doc | None:
         return self.table(doctype).get(name)
 
+    def known(self, doctype: str, name: str) -> Doc:
+        """A document the caller knows is there (a link that was validated, a fixture)."""
+        doc = self.get(doctype, name)
+        if doc is None:
+            raise KeyError(f"{doctype} {name} was expected on site {self.name}")
+        return doc
+
     def exists(self, doctype: str, name: Any) -> bool:
         return isinstance(name, str) and name in self.table(doctype)
 
@@ -53,6 +61,10 @@ class SiteData:
         doc.setdefault("owner", "Administrator")
         doc.setdefault("creation", stamp)
         doc.setdefault("docstatus", 0)
+        spec = DOCTYPES.get(doctype)
+        for check in spec.checks if spec else ():  # a Check field never set is 0, as in Frappe
+            if doc.get(check) is None:
+                doc[check] = 0
         doc["modified"] = stamp
         doc["doctype"] = doctype
         doc["_order"] = doc.get("_order") or next(self._order)
@@ -128,8 +140,18 @@ class SiteData:
 
 
 def public(doc: Doc) -> Doc:
-    """A document as the API shows it: no internal keys, child rows copied."""
+    """A document's columns: no internal keys, child rows copied."""
     return {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
+
+
+def shown(doc: Doc) -> Doc:
+    """A document as a GET, POST or PUT answers it: Frappe serializes documents without
+    their null fields (child rows too); 0 and "" stay."""
+    return {
+        k: [shown(r) if isinstance(r, dict) else r for r in v] if isinstance(v, list) else v
+        for k, v in public(doc).items()
+        if v is not None
+    }
 
 
 class Condition:

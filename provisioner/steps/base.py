@@ -5,6 +5,10 @@ Steps know ERPNext and nothing else: no Flask, no Celery, no SQLAlchemy. A step 
 returns a `StepResult`. Errors it raises decide what happens next:
 transient engine errors are retried by the task wrapper; anything else fails the step,
 and the step's `critical` flag decides whether the run stops or goes on.
+
+Beside `run`, every step has `verify`: a read-only look at what the step made, returning
+one `Check` per document. A REPAIR run of the drifted steps runs them again: `run` restores
+what drifted (see `ensure`) and writes nothing that had not.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from provisioner.engine import EngineClient, PermanentEngineError, TransientEngineError
@@ -39,6 +44,8 @@ class RunOptions:
     include_demo_data: bool = False
     pos_store_enabled: bool = True
     country_template: bool = True
+    # A REPAIR run: settings this workspace relies on are restored even on a shared site.
+    repair: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,33 @@ class StepResult:
     notes: list[str] = field(default_factory=list)  # plain-word remarks for people
 
 
+class CheckState(StrEnum):
+    OK = "ok"
+    MISSING = "missing"  # the document is not there
+    CHANGED = "changed"  # it is there, but a field the point of sale needs differs
+    UNKNOWN = "unknown"  # the engine could not be read; the message says why
+
+
+@dataclass(frozen=True)
+class Check:
+    """What `verify` found about one document; every value is JSON-friendly.
+
+    `expected` holds the fields the document must have, `actual` the same fields as read
+    (None when the document is missing or could not be read).
+    """
+
+    step: str
+    doctype: str
+    name: str
+    state: CheckState
+    expected: Any = None
+    actual: Any = None
+    message: str = ""  # plain words for a person
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "state": str(self.state)}
+
+
 class StepError(Exception):
     """The step cannot succeed as things are (validation, missing prerequisite…)."""
 
@@ -149,3 +183,12 @@ class Step(ABC):
     @abstractmethod
     def run(self, ctx: StepContext) -> StepResult:
         """Make sure of the step's documents; return references to them."""
+
+    @abstractmethod
+    def verify(self, ctx: StepContext) -> list[Check]:
+        """Check, with engine reads only, that what the step made is still there and right.
+
+        Meant for a step that completed: it reads what the step recorded in the run's
+        metadata (MissingPrerequisite when that is absent). Engine errors never leave it:
+        what could not be read is a check in state `unknown`.
+        """

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from provisioner.engine.health import health_cache
-from provisioner.steps.base import Step, StepContext, StepResult
+from provisioner.steps.base import Check, Step, StepContext, StepResult
 
 
 class CheckEngine(Step):
@@ -20,3 +20,8 @@ class CheckEngine(Step):
             },
             metadata={"engine_user": health.user},
         )
+
+    def verify(self, ctx: StepContext) -> list[Check]:
+        """Nothing of the workspace's to keep: an engine that does not answer shows as
+        `unknown` on the other steps' checks, which say why."""
+        return []

@@ -8,7 +8,8 @@ from typing import Any
 from provisioner.engine import DuplicateEntry, EngineClient
 from provisioner.engine.errors import ValidationFailed
 from provisioner.engine.health import health_cache, setup_complete
-from provisioner.steps.base import Step, StepContext, StepError, StepResult
+from provisioner.steps.base import Check, Step, StepContext, StepError, StepResult
+from provisioner.steps.checks import check_rows
 
 CHARTS_FOR_COUNTRY = (
     "erpnext.accounts.doctype.account.chart_of_accounts.chart_of_accounts.get_charts_for_country"
@@ -51,6 +52,11 @@ class CreateCompany(Step):
             "chart_of_accounts": doc.get("chart_of_accounts"),
         }
         return StepResult(result={**facts, "created": created}, metadata=facts, notes=notes)
+
+    def verify(self, ctx: StepContext) -> list[Check]:
+        company = ctx.need("company", self.name)
+        must = {"abbr": ctx.need("abbr", self.name)}  # every name the workspace made ends in it
+        return check_rows(ctx.engine, self.name, "Company", [company], must)
 
 
 def resolve_chart(ctx: StepContext, notes: list[str]) -> str:

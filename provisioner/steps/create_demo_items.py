@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from provisioner.steps.base import RunOptions, Step, StepContext, StepResult
-from provisioner.steps.ensure import ensure
+from provisioner.steps.base import Check, RunOptions, Step, StepContext, StepResult
+from provisioner.steps.checks import check_rows
+from provisioner.steps.ensure import ENABLED, ensure
 
 ITEM_GROUP = "Products"
 UOM = "Nos"
@@ -24,7 +25,9 @@ class CreateDemoItems(Step):
 
     def run(self, ctx: StepContext) -> StepResult:
         abbr = ctx.need("abbr", "create_company")
-        made, found = [], []
+        made: list[str] = []
+        found: list[str] = []
+        notes: list[str] = []
         for item in ctx.template.demo_items:
             code = f"{abbr}-{item.code}"
             outcome = ensure(
@@ -39,9 +42,17 @@ class CreateDemoItems(Step):
                     "is_stock_item": int(item.stock_item),
                     "standard_rate": item.rate,
                 },
+                must=ENABLED,
             )
             (made if outcome.created else found).append(outcome.name)
+            notes.extend(outcome.notes)
         return StepResult(
             result={"items": made + found, "created": len(made)},
             metadata={"demo_items": made + found},
+            notes=notes,
         )
+
+    def verify(self, ctx: StepContext) -> list[Check]:
+        """The demo items made (none when the step was skipped) exist, enabled."""
+        items = ctx.metadata.get("demo_items") or []
+        return check_rows(ctx.engine, self.name, "Item", items, ENABLED) if items else []

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from provisioner.steps.base import Step, StepContext, StepResult
+from provisioner.steps.base import Check, Step, StepContext, StepResult
 
-OPEN = [["status", "=", "Open"], ["docstatus", "=", 1]]
+OPEN: list[list[Any]] = [["status", "=", "Open"], ["docstatus", "=", 1]]
+STAMP = "%Y-%m-%d %H:%M:%S"
 
 
 class OpenPosSession(Step):
@@ -48,7 +51,7 @@ class OpenPosSession(Step):
                         "pos_profile": profile,
                         "company": company,
                         "user": ctx.metadata.get("engine_user") or ctx.engine.logged_user(),
-                        "period_start_date": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+                        "period_start_date": local_now(ctx.tenant.timezone),
                         "balance_details": [
                             {"mode_of_payment": mode, "opening_amount": 0} for mode in modes
                         ],
@@ -61,3 +64,15 @@ class OpenPosSession(Step):
             metadata={"pos_opening_entry": entry},
             notes=notes,
         )
+
+    def verify(self, ctx: StepContext) -> list[Check]:
+        """Nothing to keep: a session is business state. It is closed at the end of a day
+        and a new one opened by the cashier; a closed or missing session is normal use, not
+        drift, and repairing it would open sessions nobody asked for."""
+        return []
+
+
+def local_now(timezone: str) -> str:
+    """Now on the workspace's wall clock: ERPNext keeps the naive time as given, and the
+    session starts in the shop's day, not in the worker's."""
+    return datetime.now(ZoneInfo(timezone)).strftime(STAMP)

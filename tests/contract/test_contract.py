@@ -424,6 +424,35 @@ def open_entries_of_user(api: Api, answer: requests.Response) -> None:
     assert {r["pos_profile"] for r in rows} == {"Acme POS"}
 
 
+def toggled(doctype: str, name: str) -> Then:
+    """The PUT disabled it; a PUT of 0 puts it back."""
+
+    def check(api: Api, answer: requests.Response) -> None:
+        assert data(answer)["disabled"] == api.doc(doctype, name)["disabled"] == 1
+        back = api.ok("PUT", f"/api/resource/{doctype}/{name}", {"disabled": 0})
+        assert back["disabled"] == api.doc(doctype, name)["disabled"] == 0
+
+    return check
+
+
+def profile_still_enabled(api: Api, answer: requests.Response) -> None:
+    assert api.doc("POS Profile", "Acme POS")["disabled"] == 0
+
+
+def profile_kept(api: Api, answer: requests.Response) -> None:
+    assert not api.missing("POS Profile", "Acme POS")
+
+
+def stock_unchanged(api: Api, answer: requests.Response) -> None:
+    assert api.doc("Stock Settings", "Stock Settings")["valuation_method"] == "FIFO"
+
+
+def item_and_price_gone(api: Api, answer: requests.Response) -> None:
+    assert answer.json() == {"data": "ok"}
+    assert api.missing("Item", "Soda")
+    assert api.count("Item Price", [["item_code", "=", "Soda"]]) == 0
+
+
 def answer_is(**expected: Any) -> Then:
     """The answer's `data` holds these values."""
     return lambda _api, answer: check_answer(answer, expected)
@@ -471,6 +500,22 @@ CASES = [
          params={"filters": json.dumps([["company", "=", DEFAULT], ["account_type", "=", "Cash"]]),
                  "fields": json.dumps(["name", "account_type"]), "order_by": "name asc"},
          then=cash_ledgers_only),
+    Case("filters: in, with fields (a Check field never set reads 0)", "GET",
+         "/api/resource/Warehouse", 200,
+         params={"filters": json.dumps([["name", "in", ["Stores - EDL", "Finished Goods - EDL",
+                                                          "Nowhere - EDL"]]]),
+                 "fields": json.dumps(["name", "company", "disabled"]), "order_by": "name asc"},
+         then=body_is({"data": [
+             {"name": "Finished Goods - EDL", "company": DEFAULT, "disabled": 0},
+             {"name": "Stores - EDL", "company": DEFAULT, "disabled": 0},
+         ]})),
+    Case("filters: not in and !=", "GET", "/api/resource/Warehouse", 200,
+         params={"filters": json.dumps([["company", "=", DEFAULT], ["is_group", "!=", 1],
+                                        ["name", "not in", ["Stores - EDL"]]]),
+                 "order_by": "name asc"},
+         then=body_is({"data": [{"name": "Finished Goods - EDL"},
+                                {"name": "Goods In Transit - EDL"},
+                                {"name": "Work In Progress - EDL"}]})),
     Case("get_count", "GET", COUNT, 200, params={"doctype": "Account"}, then=message_is(82)),
     Case("get_count takes filters", "GET", COUNT, 200,
          params={"doctype": "Account",
@@ -583,6 +628,12 @@ CASES = [
     Case("item: same item_code is 409", "POST", "/api/resource/Item", 409,
          "DuplicateEntryError", body={"item_code": "Soda", "item_group": "Products"},
          given=(post("Item", {"item_code": "Soda", "item_group": "Products"}),)),
+    Case("item: deleted while nothing links to it, its price with it", "DELETE",
+         "/api/resource/Item/Soda", 202,
+         given=(post("Item", {"item_code": "Soda", "item_group": "Products",
+                              "standard_rate": 80}),), then=item_and_price_gone),
+    Case("item: delete of a missing one is a bare 404", "DELETE", "/api/resource/Item/Nope",
+         404, "DoesNotExistError", then=body_is({"exc_type": "DoesNotExistError"})),
     # Selling and Stock Settings
     Case("settings: PUT merges, unknown fields ignored", "PUT",
          "/api/resource/Selling Settings/Selling Settings", 200,
@@ -596,6 +647,10 @@ CASES = [
     Case("settings: Stock Settings merge too", "PUT",
          "/api/resource/Stock Settings/Stock Settings", 200, body={"allow_negative_stock": 1},
          then=stock_merged),
+    Case("settings: a bad Stock Settings select value is 417", "PUT",
+         "/api/resource/Stock Settings/Stock Settings", 417, "ValidationError",
+         body={"valuation_method": "Average", "allow_negative_stock": 1},
+         then=stock_unchanged),
     # POS Profile
     Case("pos profile: made, currency from the company", "POST", "/api/resource/POS Profile",
          200, body=profile_body(), given=(ACME_CO,),
@@ -663,6 +718,22 @@ CASES = [
     Case("opening entry: check_opening_entry lists a user's open ones", "GET", CHECK_OPENING,
          200, params={"user": "Administrator"}, given=(ACME_CO, ACME_POS, OPEN_ENTRY, OPEN_ENTRY),
          then=open_entries_of_user),
+    # Changing documents after provisioning
+    Case("after: a warehouse disabled and enabled by PUT", "PUT",
+         "/api/resource/Warehouse/Main Store - EDL", 200, body={"disabled": 1},
+         given=(post("Warehouse", {"warehouse_name": "Main Store", "company": DEFAULT}),),
+         then=toggled("Warehouse", "Main Store - EDL")),
+    Case("after: the walk-in customer disabled and enabled by PUT", "PUT",
+         "/api/resource/Customer/Walk-In Customer", 200, body={"disabled": 1}, given=(WALK_IN,),
+         then=toggled("Customer", "Walk-In Customer")),
+    Case("after: a POS profile cannot be disabled during a session", "PUT",
+         "/api/resource/POS Profile/Acme POS", 417, "ValidationError",
+         "POS Profile Acme POS cannot be disabled as there are ongoing POS sessions.",
+         body={"disabled": 1}, given=(ACME_CO, ACME_POS, OPEN_ENTRY),
+         then=profile_still_enabled),
+    Case("after: a POS profile with an opening entry cannot be deleted", "DELETE",
+         "/api/resource/POS Profile/Acme POS", 417, "LinkExistsError",
+         given=(ACME_CO, ACME_POS, OPEN_ENTRY), then=profile_kept),
 ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from provisioner import catalog
 from provisioner.steps import BY_NAME
-from provisioner.steps.base import RunOptions, StepContext, StepResult, TenantProfile
+from provisioner.steps.base import Check, RunOptions, StepContext, StepResult, TenantProfile
 
 
 class StepRunner:
@@ -19,6 +19,7 @@ class StepRunner:
         self.engine, self.tenant, self.options = engine, tenant, options
         self.metadata: dict[str, Any] = {}
         self.template = catalog.template_for("retail")
+        self.completed: list[str] = []  # steps that succeeded, in plan order
 
     def context(self, *, last_attempt: bool = False) -> StepContext:
         return StepContext(
@@ -35,7 +36,12 @@ class StepRunner:
     def run(self, name: str, **kw: Any) -> StepResult:
         outcome = BY_NAME[name].run(self.context(**kw))
         self.metadata.update(outcome.metadata)
+        self.completed = [n for n in BY_NAME if n in {*self.completed, name}]
         return outcome
+
+    def verify(self) -> list[Check]:
+        """What a verification of the workspace reports: every completed step's checks."""
+        return [check for name in self.completed for check in BY_NAME[name].verify(self.context())]
 
     def run_until(self, last: str) -> None:
         for name in BY_NAME:
