@@ -33,6 +33,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from provisioner import api, cli, web
     from provisioner.api import status
     from provisioner.observability import live
+    from provisioner.orchestration import verifications
     from provisioner.webhooks import deliveries
 
     api.register(app)
@@ -43,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     status.connect()
     deliveries.connect()
     live.connect()
+    verifications.connect()  # a REPAIR run that ends is verified
     return app
 
 

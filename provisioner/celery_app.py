@@ -26,6 +26,7 @@ def celery_init_app(app: Flask) -> Celery:
     # Importing the task modules registers their shared tasks on this app.
     import provisioner.tasks.site_jobs
     import provisioner.tasks.step_task
+    import provisioner.tasks.verification
     import provisioner.tasks.watchdog
     import provisioner.tasks.webhooks  # noqa: F401
 

@@ -34,6 +34,10 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(env.get(name, default))
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The Flask config mapping for this environment."""
     env = os.environ if env is None else env
@@ -80,6 +84,16 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WEBHOOK_RETRY_BASE": _float(env, "WEBHOOK_RETRY_BASE", 10.0),
         "WEBHOOK_RETRY_MAX": _float(env, "WEBHOOK_RETRY_MAX", 3600.0),
         "WEBHOOK_TIMEOUT": _float(env, "WEBHOOK_TIMEOUT", 10.0),
+        # Verification of provisioned workspaces: each one every VERIFY_INTERVAL s (0 = not on
+        # a schedule), started by a beat tick every VERIFY_TICK s, at most VERIFY_PER_SITE at
+        # once per engine site. A verification has VERIFY_TIME_LIMIT s (soft; hard: +30); one
+        # still pending or running VERIFY_LOST_AFTER s after it was asked for is failed as
+        # lost. VERIFY_AUTO_REPAIR: a drifted verification starts a repair by itself.
+        "VERIFY_INTERVAL": _float(env, "VERIFY_INTERVAL", 86400.0),
+        "VERIFY_PER_SITE": _int(env, "VERIFY_PER_SITE", 10),
+        "VERIFY_TIME_LIMIT": _float(env, "VERIFY_TIME_LIMIT", 300.0),
+        "VERIFY_LOST_AFTER": _float(env, "VERIFY_LOST_AFTER", 3600.0),
+        "VERIFY_AUTO_REPAIR": _bool(env, "VERIFY_AUTO_REPAIR"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         # Rate limits of mutating routes (flask-limiter syntax), kept in Redis.
         "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER", "120/minute"),
@@ -110,6 +124,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
     """Celery's own settings (lower-case names, as `celery.conf` takes them)."""
     watchdog_interval = _float(env, "WATCHDOG_INTERVAL", 30.0)
+    verify_tick = _float(env, "VERIFY_TICK", 60.0)
     return {
         "broker_url": broker,
         "result_backend": env.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1"),
@@ -152,6 +167,13 @@ def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
                 "task": "provisioner.watchdog.sweep",
                 "schedule": watchdog_interval,
                 "options": {"expires": watchdog_interval},
+            },
+            # Starts the verifications that are due (a trickle per engine site), and fails
+            # those that were lost.
+            "verify-schedule": {
+                "task": "provisioner.verify.schedule",
+                "schedule": verify_tick,
+                "options": {"expires": verify_tick},
             },
         },
     }

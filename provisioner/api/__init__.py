@@ -15,6 +15,7 @@ from provisioner.api import (
     ops,
     provisioning,
     tenants,
+    verification,
     webhooks,
 )
 
@@ -34,3 +35,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(provisioning.blueprint("provisioning_legacy", "/api/provisioning"))
     app.register_blueprint(live.blueprint("live", "/api/v1/provisioning"))
     app.register_blueprint(live.blueprint("live_legacy", "/api/provisioning"))
+    app.register_blueprint(verification.bp)

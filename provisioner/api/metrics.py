@@ -3,14 +3,14 @@
 Counters kept in process memory would be wrong here: runs are started by several gunicorn
 processes and executed by many Celery processes on many machines. So nothing is counted
 in memory; a collector reads aggregates from PostgreSQL (a few grouped queries over runs,
-run events and webhook deliveries) and the queue's length from the broker, at scrape time.
-Every web process answers the same numbers. Counters come from the append-only event log,
-so they only grow (unless a workspace is deleted with its runs).
+run events, webhook deliveries and the latest verifications) and the queue's length from
+the broker, at scrape time. Every web process answers the same numbers. Counters come from
+the append-only event log, so they only grow (unless a workspace is deleted with its runs).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -29,20 +29,21 @@ from sqlalchemy import case, func, select
 from provisioner.extensions import db
 from provisioner.models import DeliveryStatus, Run, RunEvent, RunStatus, WebhookDelivery
 from provisioner.models.types import utcnow
-from provisioner.orchestration import queue, watchdog
+from provisioner.orchestration import queue, verifications, watchdog
 
 # Seconds; the steps take from a fraction of a second to a few minutes (setup wizard).
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FINISHES = {"run_completed", "run_partial", "run_failed", "run_cancelled"}
 STEP_ENDS = {"step_completed": "completed", "step_failed": "failed"}
 COUNTED = ("step_retrying", watchdog.REQUEUED, watchdog.FAILED)
+VERIFICATION_OUTCOMES = ("ok", "drifted", "failed", "never")
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    """Prometheus metrics: runs, steps, retries, watchdog, webhooks, queue."""
+    """Prometheus metrics: runs, steps, retries, watchdog, webhooks, verifications, queue."""
     return Response(render(), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -61,6 +62,7 @@ class DatabaseCollector(Collector):
         yield from self._outcomes()
         yield from self._retries_and_watchdog()
         yield from self._webhooks()
+        yield from _verifications()
         yield _long_running(now)
         depth = queue.depth()
         if depth is not None:
@@ -194,6 +196,33 @@ class DatabaseCollector(Collector):
         for status, count in counts.items():
             gauge.add_metric([status], count)
         yield gauge
+
+
+def _verifications() -> Iterator[Metric]:
+    """Provisioned workspaces by the outcome of their latest verification, and that
+    verification's checks by step and state (one being verified counts as it was before)."""
+    workspaces: Counter[str] = Counter(dict.fromkeys(VERIFICATION_OUTCOMES, 0))
+    checks: Counter[tuple[str, str]] = Counter()
+    for status, tally in verifications.outcomes().values():
+        workspaces[status] += 1
+        for step, states in (tally or {}).items():
+            checks.update({(step, state): n for state, n in states.items()})
+    gauge = GaugeMetricFamily(
+        "provisioner_workspaces",
+        "Provisioned workspaces by their latest verification (never: not verified yet).",
+        labels=["verification"],
+    )
+    for outcome, count in workspaces.items():
+        gauge.add_metric([outcome], count)
+    yield gauge
+    counts = GaugeMetricFamily(
+        "provisioner_verification_checks",
+        "Checks of the workspaces' latest verifications, by step and state.",
+        labels=["step", "state"],
+    )
+    for (step, state), count in sorted(checks.items()):
+        counts.add_metric([step, state], count)
+    yield counts
 
 
 def _long_running(now: datetime) -> Metric:

@@ -1,4 +1,4 @@
-"""`flask --app wsgi provisioning status|start|retry|cancel TENANT`, for operators.
+"""`flask --app wsgi provisioning status|start|retry|cancel|verify|repair TENANT`, for operators.
 
 TENANT is a workspace's id or slug. The commands go through orchestration as the API does,
 and leave the same audit entries, with the actor `cli:<login>`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +20,9 @@ from sqlalchemy import select
 
 from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnavailable
 from provisioner.extensions import db
-from provisioner.models import Run, Tenant, latest_run
-from provisioner.orchestration import runs
+from provisioner.models import Run, Tenant, Verification, latest_run
+from provisioner.models.verification import ACTIVE_VERIFICATION_STATUSES
+from provisioner.orchestration import runs, verifications
 from provisioner.orchestration.plans import PLAN_NAMES
 from provisioner.schemas.run import StartSchema, status_document
 from provisioner.steps import STEP_NAMES
@@ -98,6 +100,45 @@ def cancel(tenant: str) -> None:
         _steer(found, lambda: runs.cancel(run_id, _actor()))
 
 
+@provisioning.command("verify")
+@TENANT
+@click.option("--wait", is_flag=True, help="Wait until it is done and show its checks.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds --wait waits at most.")
+def verify(tenant: str, wait: bool, timeout: float) -> None:
+    """Verify the workspace's documents in the engine (a worker does it)."""
+    found = _tenant(tenant)
+    with _refusals():
+        requested = verifications.request(found, _actor())
+    verification_id = requested.verification.id
+    again = " (already under way)" if not requested.created else ""
+    click.echo(f"verification {verification_id}  {requested.verification.status}{again}")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.expire_all()
+        done = db.session.get(Verification, verification_id)
+        if done is None or done.status not in ACTIVE_VERIFICATION_STATUSES:
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"still {done.status} after {timeout:g} s")
+        time.sleep(0.5)
+    if done is None:
+        raise click.ClickException("the verification is gone")
+    _show_verification(done)
+    if done.status != "ok":
+        raise SystemExit(1)
+
+
+@provisioning.command("repair")
+@TENANT
+def repair(tenant: str) -> None:
+    """Start a REPAIR run of exactly the steps the latest verification found drifted."""
+    found = _tenant(tenant)
+    with _refusals():
+        _steer(found, lambda: verifications.repair(found, _actor()))
+
+
 def _steer(tenant: Tenant, command: Callable[[], Run]) -> None:
     """Run a command (it commits, with its audit entry), then show the run as it is now."""
     run_id = command().id
@@ -155,3 +196,14 @@ def _show(tenant: Tenant, run: Run | None) -> None:
         )
         if step.error and step.status in ("failed", "retrying"):
             click.echo(f"       {step.error.get('message', '')}")
+
+
+def _show_verification(verification: Verification) -> None:
+    when = verification.checked_at.isoformat(timespec="seconds") if verification.checked_at else ""
+    click.echo(f"{verification.status}  checked {when}  {verification.engine_reads} engine reads")
+    if verification.error:
+        click.echo(f"  {verification.error}")
+    for check in verification.checks or []:
+        click.echo(f"  {check['state']:<8} {check['step']:<26} {check['doctype']} {check['name']}")
+        if check["state"] != "ok":
+            click.echo(f"           {check['message']}")

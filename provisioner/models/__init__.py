@@ -12,6 +12,11 @@ from provisioner.models.status import (
 )
 from provisioner.models.tenant import Tenant
 from provisioner.models.user import Membership, User
+from provisioner.models.verification import (
+    Verification,
+    VerificationStatus,
+    latest_verification,
+)
 from provisioner.models.webhook import DeliveryStatus, Webhook, WebhookDelivery
 
 __all__ = [
@@ -32,7 +37,10 @@ __all__ = [
     "Tenant",
     "TenantStatus",
     "User",
+    "Verification",
+    "VerificationStatus",
     "Webhook",
     "WebhookDelivery",
     "latest_run",
+    "latest_verification",
 ]

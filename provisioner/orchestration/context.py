@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 
 from provisioner import catalog
@@ -29,17 +31,28 @@ def tenant_profile(tenant: Tenant) -> TenantProfile:
 
 
 def build(claim: Claim, *, last_attempt: bool) -> StepContext:
-    cfg = current_app.config
     tenant = claim.tenant
     if tenant is None:
         raise ValueError("only a claim to run a step builds a step context")
+    return for_tenant(tenant, claim.options, claim.metadata, last_attempt=last_attempt)
+
+
+def for_tenant(
+    tenant: Tenant,
+    options: dict[str, Any],
+    metadata: dict[str, Any],
+    *,
+    last_attempt: bool = False,
+) -> StepContext:
+    """The context of the tenant's steps, from a run's options and metadata."""
+    cfg = current_app.config
     credentials = engines.credentials_for(tenant)
     return StepContext(
         engine=engines.client_for(credentials),
         tenant=tenant_profile(tenant),
-        options=run_options(claim.options),
-        template=catalog.template_for(claim.options.get("template") or tenant.category),
-        metadata=claim.metadata,
+        options=run_options(options),
+        template=catalog.template_for(options.get("template") or tenant.category),
+        metadata=metadata,
         lock=site_locks(db.engine, credentials.site_key, cfg["SITE_LOCK_TIMEOUT"], cfg["LOCK_DIR"]),
         last_attempt=last_attempt,
         health_ttl=cfg["ENGINE_HEALTH_TTL"],

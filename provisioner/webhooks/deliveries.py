@@ -5,7 +5,9 @@ every run the transaction finished, one delivery per webhook is written in that 
 transaction, just before it commits (so they describe the state that is committed), and
 handed to Celery only after it commits: a transaction that rolls back sends nothing. If
 that hand-over fails, the watchdog hands over the deliveries whose attempt is overdue
-(`requeue_overdue`).
+(`requeue_overdue`). Other events of a workspace (`workspace.drifted`, written by
+`orchestration.verifications` with the verification's outcome) go through `add_deliveries`
+and `enqueue` the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +31,7 @@ from sqlalchemy import select
 
 from provisioner import signals
 from provisioner.extensions import db
-from provisioner.models import DeliveryStatus, Run, Webhook, WebhookDelivery
+from provisioner.models import DeliveryStatus, Run, Verification, Webhook, WebhookDelivery
 from provisioner.models.status import FINAL_RUN_STATUSES
 from provisioner.models.types import utcnow
 from provisioner.observability import context as log_context
@@ -39,6 +42,7 @@ from provisioner.webhooks import signing
 log = logging.getLogger(__name__)
 
 TASK = "provisioner.webhooks.deliver"
+DRIFTED = "workspace.drifted"  # a verification found documents missing or changed
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
@@ -64,8 +68,21 @@ def _write_deliveries(changes: Changes) -> None:
 
 
 def _add_deliveries(run: Run) -> list[str]:
-    webhooks = db.session.execute(select(Webhook.id).where(Webhook.tenant_id == run.tenant_id))
     kind = f"run.{run.status.lower()}"
+    return add_deliveries(
+        run.tenant_id, kind, lambda delivery_id, now: payload(run, delivery_id, kind, now), run.id
+    )
+
+
+def add_deliveries(
+    tenant_id: uuid.UUID,
+    kind: str,
+    make_payload: Callable[[uuid.UUID, datetime], dict[str, Any]],
+    run_id: uuid.UUID | None = None,
+) -> list[str]:
+    """One delivery of an event per webhook of the tenant, in the current transaction; the
+    caller hands the ids to `enqueue` once it has committed."""
+    webhooks = db.session.execute(select(Webhook.id).where(Webhook.tenant_id == tenant_id))
     now = utcnow()
     ids = []
     for webhook_id in webhooks.scalars():
@@ -74,10 +91,10 @@ def _add_deliveries(run: Run) -> list[str]:
             WebhookDelivery(
                 id=delivery_id,
                 webhook_id=webhook_id,
-                tenant_id=run.tenant_id,
-                run_id=run.id,
+                tenant_id=tenant_id,
+                run_id=run_id,
                 event=kind,
-                payload=payload(run, delivery_id, kind, now),
+                payload=make_payload(delivery_id, now),
                 status=DeliveryStatus.PENDING,
                 attempts=0,
                 attempt_log=[],
@@ -87,6 +104,30 @@ def _add_deliveries(run: Run) -> list[str]:
         )
         ids.append(str(delivery_id))
     return ids
+
+
+def drifted_payload(
+    verification: Verification, slug: str, delivery_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """What a receiver of `workspace.drifted` gets: the documents that drifted, in plain
+    words (no expected or actual values, nothing of the engine's address or credentials)."""
+    drifted = [
+        {key: check[key] for key in ("step", "doctype", "name", "state", "message")}
+        for check in verification.checks or []
+        if check["state"] in ("missing", "changed")
+    ]
+    return {
+        "id": str(delivery_id),
+        "type": DRIFTED,
+        "created_at": now.isoformat(),
+        "tenant": {"id": str(verification.tenant_id), "slug": slug},
+        "verification": {
+            "id": str(verification.id),
+            "status": str(verification.status),
+            "checked_at": verification.checked_at.isoformat() if verification.checked_at else None,
+            "drifted": drifted,
+        },
+    }
 
 
 def payload(run: Run, delivery_id: uuid.UUID, kind: str, now: datetime) -> dict[str, Any]:

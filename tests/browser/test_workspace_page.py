@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers import new_tenant, start
+from tests.helpers import WALK_IN, new_tenant, start, wait_run
 from tests.integration.conftest import make_user
 
 pytestmark = pytest.mark.browser
@@ -189,3 +189,43 @@ def test_without_live_updates_the_page_polls_and_still_follows_the_run(
     expect(run_status(page)).to_have_text("Completed", timeout=RUN_TIMEOUT)
     expect(page.locator("#live-note")).to_have_attribute("data-mode", "polling")
     screenshot("workspace-polling")
+
+
+def test_verify_now_shows_the_drift_in_plain_words_and_repair_mends_it(
+    page, admin, worker, sim, engine, screenshot
+):
+    tenant = new_tenant()
+    run = wait_run(start(tenant))
+    main_store = run.meta["main_warehouse"]
+    open_workspace(page, tenant.id, admin)
+    summary = page.get_by_role("status").and_(page.locator("#verification-summary"))
+    verify = page.get_by_role("button", name="Verify now")
+    repair = page.get_by_role("button", name="Repair", exact=True)
+
+    expect(run_status(page)).to_have_text("Completed")
+    expect(summary).to_have_text("Not verified yet.")
+    expect(repair).to_be_hidden()
+    verify.click()
+    expect(summary).to_have_text("Checked just now — everything in place")
+    expect(verify).to_be_visible()
+
+    # Drift made through the engine's REST API, as a person would in ERPNext.
+    engine.update("Customer", WALK_IN, {"disabled": 1})
+    engine.update("Warehouse", main_store, {"disabled": 1})
+    verify.click()
+
+    expect(summary).to_have_text("Checked just now — 2 documents are not as provisioned:")
+    drift = page.get_by_role("list", name="Documents not as provisioned")
+    expect(drift.get_by_role("listitem")).to_have_text(
+        [f"Warehouse {main_store} is disabled", f"Customer {WALK_IN} is disabled"]
+    )
+    screenshot("workspace-drifted")
+    repair.focus()
+    page.keyboard.press("Enter")  # keyboard users repair too
+
+    expect(page.locator("#steps > li")).to_have_count(2, timeout=RUN_TIMEOUT)  # the REPAIR run
+    expect(run_status(page)).to_have_text("Completed", timeout=RUN_TIMEOUT)
+    expect(summary).to_have_text("Checked just now — everything in place", timeout=RUN_TIMEOUT)
+    expect(drift.get_by_role("listitem")).to_have_count(0)
+    expect(repair).to_be_hidden()
+    screenshot("workspace-repaired")

@@ -5,7 +5,9 @@
 // or, while the stream is down, a sequential poll of …/status every 2 s. Switching
 // between them drops answers still in flight from the other, so an older state never
 // replaces a newer one. Buttons send commands and show their refusals; what the command
-// changed arrives through the same stream or poll.
+// changed arrives through the same stream or poll. The latest verification is read when
+// the page opens and whenever the run's status changes (a repair run verifies when it
+// ends), and every 2 s while one is under way.
 
 import {
   RUN_STATUS,
@@ -24,6 +26,8 @@ const BASE = `/api/v1/provisioning/tenants/${tenantId}`;
 const POLL_MS = 2000;
 const MAX_RECONNECT_MS = 30000;
 const JOBS_POLL_MS = 5000; // while a site job is under way
+const VERIFY_POLL_MS = 2000; // while a verification is pending or running
+const CLOCK_MS = 30000; // "checked 3 minutes ago" is written again this often
 
 const STEP_STATE = {
   pending: ["○", "Pending"],
@@ -39,6 +43,7 @@ const ACTIVE = ["PENDING", "IN_PROGRESS"];
 const RESUMABLE = ["FAILED", "PARTIAL", "CANCELLED"];
 const RERUNNABLE = ["failed", "not_reached", "cancelled"];
 const ACTIONS = ["start", "retry", "continue", "cancel"];
+const VERIFYING = ["pending", "running"];
 
 let shown; // the state drawn last: a run status, null (no run yet) or undefined (nothing yet)
 let source = null; // the open EventSource, if any
@@ -50,6 +55,8 @@ let reconnectDelay = 1000;
 let jobsTimer = null;
 let logRunId = null;
 let lastLogId = 0;
+let verification; // the latest verification drawn, null (never verified) or undefined
+let verificationTimer = null;
 
 // -- updates: the stream, else polling ----------------------------------------------------
 
@@ -140,9 +147,13 @@ function render(status) {
   drawOverview(status);
   drawActions(status);
   drawSteps(status);
+  drawVerificationActions();
   restoreFocus(focusKey);
   if ($("log").open) loadLog();
-  if (previous === undefined || previous?.status !== status?.status) loadJobs();
+  if (previous === undefined || previous?.status !== status?.status) {
+    loadJobs();
+    loadVerification();
+  }
 }
 
 function drawOverview(status) {
@@ -254,26 +265,30 @@ function announce(previous, status) {
   if (changes.length) $("announcer").textContent = `${changes.join(". ")}.`;
 }
 
-function restoreFocus(focusKey) {
+function restoreFocus(focusKey, fallback = $("run-status")) {
   if (!focusKey) return;
   const again = document.querySelector(`[data-focus-key="${focusKey}"]`);
   if (again && !again.hidden) again.focus();
-  else $("run-status").focus();
+  else fallback.focus();
 }
 
 // -- commands -------------------------------------------------------------------------------
 
-async function act(command, body = {}) {
-  const message = $("action-message");
+// `scope`: the buttons that wait for the answer; `after`: what to read again once accepted.
+async function act(command, body = {}, { scope = "#main", messageId = "action-message", after } = {}) {
+  const message = $(messageId);
   message.textContent = "";
-  const buttons = document.querySelectorAll("#main button");
+  const buttons = document.querySelectorAll(`${scope} button`);
   buttons.forEach((button) => (button.disabled = true));
   try {
     const answer = await api("POST", `${BASE}/${command}`, body);
     if (!answer.ok) {
       message.textContent = errorText(answer.data);
       buttons.forEach((button) => (button.disabled = false));
-    } else if (polling) {
+      return;
+    }
+    if (after) after();
+    if (polling) {
       stopPolling();
       startPolling(); // fetch the new state now rather than at the next tick
     }
@@ -283,6 +298,82 @@ async function act(command, body = {}) {
     message.textContent = "The service cannot be reached; please try again.";
     buttons.forEach((button) => (button.disabled = false));
   }
+}
+
+// -- verification ----------------------------------------------------------------------------
+
+async function loadVerification() {
+  clearTimeout(verificationTimer);
+  let answer;
+  try {
+    answer = await api("GET", `${BASE}/verification`);
+  } catch (error) {
+    if (error instanceof SignedOut) return;
+    answer = { status: 0 };
+  }
+  if (answer.ok) drawVerification(answer.data);
+  else if (answer.data?.error?.code === "not_verified") drawVerification(null);
+  else setText($("verification-summary"), "Verification unavailable.");
+  if (answer.ok && VERIFYING.includes(answer.data.status)) {
+    verificationTimer = setTimeout(loadVerification, VERIFY_POLL_MS);
+  }
+}
+
+function drawVerification(found) {
+  const focusKey = document.activeElement?.dataset?.focusKey;
+  verification = found;
+  const summary = $("verification-summary");
+  summary.dataset.status = found ? found.status : "never";
+  setText(summary, verificationText(found));
+  const wrong = found && !VERIFYING.includes(found.status) ? notInPlace(found) : [];
+  $("verification-drift").replaceChildren(
+    ...wrong.map((check) => el("li", { dataset: { state: check.state }, text: check.message })),
+  );
+  drawVerificationActions();
+  restoreFocus(focusKey, summary);
+}
+
+function verificationText(found) {
+  if (found === null) return "Not verified yet.";
+  if (found.status === "pending") return "Verification queued…";
+  if (found.status === "running") return "Checking the documents in ERPNext…";
+  const checked = `Checked ${ago(found.checked_at)}`;
+  if (found.status === "ok") return `${checked} — everything in place`;
+  const drifted = found.checks.filter((c) => ["missing", "changed"].includes(c.state)).length;
+  if (found.status === "drifted") {
+    const what = drifted === 1 ? "1 document is" : `${drifted} documents are`;
+    return `${checked} — ${what} not as provisioned:`;
+  }
+  return `${checked} — not everything could be checked: ${found.error || "ERPNext could not be read"}`;
+}
+
+function notInPlace(found) {
+  return found.checks.filter((check) => check.state !== "ok");
+}
+
+function drawVerificationActions() {
+  const runActive = Boolean(shown && ACTIVE.includes(shown.status));
+  const verifying = Boolean(verification && VERIFYING.includes(verification.status));
+  const verify = $("action-verify");
+  const repair = $("action-repair");
+  verify.hidden = !shown || verifying; // nothing to verify before a run
+  repair.hidden = !(verification?.status === "drifted") || runActive;
+  verify.disabled = repair.disabled = false;
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  const [amount, unit] =
+    seconds < 45 ? [0, ""]
+    : seconds < 3600 ? [Math.max(1, Math.round(seconds / 60)), "minute"]
+    : seconds < 86400 ? [Math.round(seconds / 3600), "hour"]
+    : [Math.round(seconds / 86400), "day"];
+  if (!amount) return "just now";
+  return `${amount} ${unit}${amount === 1 ? "" : "s"} ago`;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text; // a live region: say changes only
 }
 
 // -- log and site jobs -----------------------------------------------------------------------
@@ -387,6 +478,15 @@ $("action-start").addEventListener("click", () => act("start"));
 $("action-retry").addEventListener("click", () => act("retry"));
 $("action-continue").addEventListener("click", () => act("continue"));
 $("action-cancel").addEventListener("click", () => act("cancel"));
-for (const action of ACTIONS) $(`action-${action}`).dataset.focusKey = action;
+const IN_VERIFICATION = { scope: "#verification", messageId: "verification-message" };
+$("action-verify").addEventListener("click", () =>
+  act("verify", {}, { ...IN_VERIFICATION, after: loadVerification }),
+);
+// Accepted, the repair run's first state arrives through the stream and reads this again.
+$("action-repair").addEventListener("click", () => act("repair", {}, IN_VERIFICATION));
+for (const action of [...ACTIONS, "verify", "repair"]) {
+  $(`action-${action}`).dataset.focusKey = action;
+}
+setInterval(() => verification && drawVerification(verification), CLOCK_MS);
 $("log").addEventListener("toggle", () => $("log").open && loadLog());
 whenSignedIn(start);
