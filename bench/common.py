@@ -157,8 +157,11 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def start_simulator(name: str, *, latency_s: float = 0.0) -> tuple[Proc, str]:
-    """The ERPNext simulator as its own process (zero latency, plus a fixed one if asked)."""
+def start_simulator(
+    name: str, *, latency_s: float = 0.0, profile: str = "zero"
+) -> tuple[Proc, str]:
+    """The ERPNext simulator as its own process: a latency profile (zero, or `real`: a warm
+    real site's), plus a fixed latency on every call if asked."""
     port = free_port()
     argv = [
         str(BIN / "python"),
@@ -171,7 +174,7 @@ def start_simulator(name: str, *, latency_s: float = 0.0) -> tuple[Proc, str]:
         "--api-secret",
         SIM_SECRET,
         "--latency",
-        "zero",
+        profile,
     ]
     if latency_s:
         argv += ["--fault", f'{{"kind": "latency", "seconds": {latency_s}, "path": "^/api/"}}']

@@ -137,7 +137,7 @@ def render(r: dict[str, Any]) -> str:
     ]
     for part, fn in (("api", _api), ("orchestration", _orchestration), ("burst", _burst),
                      ("burst_full", _burst_full), ("cost", _cost),
-                     ("profile", _profile)):  # fmt: skip
+                     ("profile", _profile), ("verification", _verification)):  # fmt: skip
         if part in r:
             section = fn(r[part], r)
             if r[part].get("measured"):
@@ -349,6 +349,99 @@ def _profile(p: dict[str, Any], _r: dict[str, Any]) -> list[str]:
         ["route", "wall ms/request", "CPU ms/request"],
         [[k, p[k]["wall_ms_per_request"], p[k]["cpu_ms_per_request"]] for k in ("status", "start")],
     )
+    return out
+
+
+def _verification(v: dict[str, Any], _r: dict[str, Any]) -> list[str]:
+    one, sched, trickle = v["per_verification"], v["schedule"], v["trickle"]
+    interval_h = sched["interval_s"] / 3600
+    ticks_per_interval = sched["interval_s"] / 60
+    per_tick = sched["tenants"] / ticks_per_interval
+    reads = one["reads_median"]
+    out = [
+        "## 6. Verification (`bench/verification.py`)",
+        "",
+        f"**One verification.** {one['tenants']} FULL_POS workspaces (demo items on) "
+        f"provisioned through a worker in {one['provisioned_s']} s against the simulator with a "
+        "warm real site's latencies (`--latency real`: a GET ~13 ms), then verified "
+        f"{one['verifications']} times one at a time through the same worker "
+        f"(`{one['worker_command']}`). Outcomes: {_statuses(one['statuses'])}.",
+        "",
+    ]
+    out += _table(
+        ["figure", "value"],
+        [
+            ["checks per verification (documents)", one["checks"]],
+            ["**engine calls per verification** (median / max)",
+             f"**{reads:g}** / {one['reads_max']} (goal ≤ 12)"],
+            ["  the same counted in the simulator's call log (max)",
+             one["reads_in_call_log_max"]],
+            ["  all of them GETs", "yes" if one["only_gets"] else "**no**"],
+            ["**time per verification**, worker start → recorded (median / max)",
+             f"**{one['started_to_checked_ms']} ms** / {one['started_to_checked_max_ms']} ms"],
+            ["  of which the engine answering (its call log's durations)",
+             f"{one['engine_ms']} ms"],
+            ["  asked → recorded (queue hop, claim, reads, record)",
+             f"{one['asked_to_checked_ms']} ms"],
+        ],
+    )  # fmt: skip
+    out += [
+        f"**The schedule at {sched['tenants']:,} workspaces.** Every {interval_h:g} h "
+        f"(`VERIFY_INTERVAL`), a beat tick a minute: {sched['tenants']:,} / "
+        f"{ticks_per_interval:g} ticks = **{per_tick:.1f} verifications per tick** on "
+        f"average, **{per_tick * reads / 60:.1f} engine reads per second** over all sites "
+        f"({reads:g} reads each). One site takes at most `VERIFY_PER_SITE` = "
+        f"{sched['per_site']} per tick (those still under way count), so at most "
+        f"{sched['per_site'] * reads:g} reads per minute per site and "
+        f"{sched['per_site'] * ticks_per_interval:,.0f} verifications per site per interval; "
+        "`ENGINE_MAX_CONCURRENCY` still caps the calls in flight. The fleet: "
+        f"{sched['sites']['shared']:,} tenants on the shared site, "
+        f"{len(sched['sites']['own'])} sites of their own with {sched['sites']['own'][0]} each.",
+        "",
+        f"Replayed over {trickle['ticks']:,} ticks (two intervals) for {sched['tenants']:,} "
+        "workspaces made at once (the schedule's own `due_at` and `pick`, each verification "
+        "done within its tick):",
+        "",
+    ]
+    out += _table(
+        ["figure", "value"],
+        [
+            ["verifications started", f"{trickle['verifications']:,}"],
+            ["per tick, all sites: mean / max", f"{trickle['per_tick_mean']} / "
+             f"{trickle['per_tick_max']}"],
+            ["per tick, shared site: mean / max", f"{trickle['shared_per_tick_mean']} / "
+             f"{trickle['shared_per_tick_max']}"],
+            ["per tick, one own site (100 tenants): max", trickle["own_site_per_tick_max"]],
+            ["ticks with none on the shared site", trickle["idle_ticks_shared"]],
+        ],
+    )  # fmt: skip
+    never, steady, metrics = sched["never_verified"], sched["steady"], sched["metrics"]
+    out += [
+        f"The tick's own cost with {sched['tenants']:,} tenants in the scratch database "
+        "(PostgreSQL; median of 5 ticks a simulated minute apart, SQL statements counted as in "
+        "section 4; *choosing* is the due-and-busy reads and `pick` alone, the rest is one "
+        "`request` per verification started: tenant lock, insert, commit, publish):",
+        "",
+    ]
+    out += _table(
+        ["state", "due at the first tick", "started per tick", "tick ms (median / max)",
+         "of which choosing ms", "statements per tick"],
+        [
+            ["never verified (a fleet older than the feature: all overdue)",
+             f"{never['due_at_first_tick']:,}", never["started_per_tick"],
+             f"{never['tick_ms']} / {never['tick_ms_max']}", never["choice_ms"],
+             never["statements"]],
+            ["steady (each verified once in the last interval, evenly)",
+             steady["due_at_first_tick"], steady["started_per_tick"],
+             f"{steady['tick_ms']} / {steady['tick_ms_max']}", steady["choice_ms"],
+             steady["statements"]],
+        ],
+    )  # fmt: skip
+    out += [
+        f"`GET /metrics` with {sched['tenants']:,} latest verifications: "
+        f"{metrics['scrape_ms']} ms, {metrics['statements']:g} statements.",
+        "",
+    ]
     return out
 
 

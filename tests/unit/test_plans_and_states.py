@@ -47,6 +47,27 @@ def test_custom_plan_dependencies_may_be_met_by_earlier_runs():
     assert plans.resolve("CUSTOM", ["create_pos_profile"], done) == ("create_pos_profile",)
 
 
+@pytest.mark.parametrize(
+    ("drifted", "unsatisfied", "steps"),
+    [
+        ({"create_walk_in_customer"}, set(), ("create_walk_in_customer",)),
+        ({"open_pos_session", "configure_settings"}, set(),
+         ("configure_settings", "open_pos_session")),
+        # a profile whose warehouse drifted too: both, in plan order
+        ({"create_pos_profile", "create_warehouses"}, set(),
+         ("create_warehouses", "create_pos_profile")),
+        # what a drifted step needs that is not in place comes with it, and what that needs
+        ({"open_pos_session"}, {"create_pos_profile", "create_warehouses"},
+         ("create_warehouses", "create_pos_profile", "open_pos_session")),
+    ],
+)  # fmt: skip
+def test_a_repair_is_the_drifted_steps_and_what_they_need(drifted, unsatisfied, steps):
+    satisfied = set(STEP_NAMES) - drifted - unsatisfied
+    assert plans.repair_steps(drifted, satisfied) == steps
+    assert plans.resolve(plans.REPAIR, list(steps), satisfied) == steps
+    assert plans.REPAIR not in plans.PLAN_NAMES  # never started by name
+
+
 def test_named_plan_refuses_a_step_list():
     with pytest.raises(PlanError, match="use CUSTOM"):
         plans.resolve("BASIC", ["create_company"])
