@@ -7,9 +7,10 @@ the simulator's call log by correlation id) and time from asked to checked.
 
 (b) The schedule at 10,000 workspaces: that many tenants (each with a completed run) written
 into the scratch database, 9,000 on the shared site and 1,000 on ten sites of their own.
-The beat tick (`verification_schedule.tick`) is timed and its SQL statements counted in two
-states: a fleet never verified (everything overdue: the tick starts the cap of each site) and
-the steady state (each verified once in the last interval, evenly). The verifications a tick
+The tables are analyzed (as autovacuum would), then the beat tick (`verification_schedule.tick`)
+is timed and its SQL statements counted in two states: a fleet never verified (everything
+overdue: the tick starts the cap of each site) and the steady state (each verified once in
+the last interval, evenly). The verifications a tick
 asks for are published to the bench queue (no worker) and then marked done, as instant
 workers would. `GET /metrics` is timed with the 10,000 latest verifications. And the
 schedule's choice is replayed tick by tick over two days (`pick`, no database) for 10,000
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import delete, event, insert, update
+from sqlalchemy import delete, event, insert, text, update
 
 from bench.common import median, purge_queue, start_simulator, start_worker
 from bench.context import RUN_ID, Bench
@@ -218,7 +219,17 @@ def _fleet(bench: Bench) -> list[uuid.UUID]:
             for chunk in range(0, len(rows), 2000):
                 db.session.execute(insert(model), rows[chunk : chunk + 2000])
         db.session.commit()
+        _analyze()
     return [row["id"] for row in tenants]
+
+
+def _analyze() -> None:
+    """Fresh planner statistics, as autovacuum keeps them on a live database (without them
+    a bulk-filled table looks empty to the planner)."""
+    from provisioner.extensions import db
+
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
 
 
 def _ticks(bench: Bench, statements: list[int], now: datetime) -> dict[str, Any]:
@@ -285,6 +296,7 @@ def _verified_over_the_last_interval(
         for chunk in range(0, len(rows), 2000):
             db.session.execute(insert(Verification), rows[chunk : chunk + 2000])
         db.session.commit()
+        _analyze()
         db.session.remove()
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -67,6 +67,7 @@ TASK = "provisioner.verify"
 SCHEDULE = "schedule"  # `requested_by` of the verifications the schedule asks for
 AUTO_REPAIR = "auto-repair"  # `started_by` of the repairs VERIFY_AUTO_REPAIR starts
 KEPT = 30  # verifications kept per tenant; older ones are deleted as new ones finish
+HARD_LIMIT_MARGIN = 30.0  # seconds from the soft time limit to the hard one
 DRIFT = (CheckState.MISSING, CheckState.CHANGED)
 # Workspaces the schedule verifies and the metrics count: provisioned, site not archived.
 PROVISIONED = (ProvisioningStatus.PROVISIONED, ProvisioningStatus.PARTIAL)
@@ -198,12 +199,22 @@ def _declare(
 
 
 def _signature(verification_id: uuid.UUID, task_id: str | None, slug: str) -> Signature:
+    soft, hard = time_limits(current_app.config)
     return dispatch.celery_app().signature(
         TASK,
         args=(str(verification_id),),
         kwargs={"tenant": slug},  # a label for Flower and the logs
         task_id=task_id,
+        soft_time_limit=soft,
+        time_limit=hard,
     )
+
+
+def time_limits(config: Mapping[str, Any]) -> tuple[float, float]:
+    """A verification's soft time limit (VERIFY_TIME_LIMIT: it is then recorded failed) and
+    its hard one. They travel with each message, so the process that asks sets them."""
+    soft = float(config["VERIFY_TIME_LIMIT"])
+    return soft, soft + HARD_LIMIT_MARGIN
 
 
 def _publish_quietly(work: Signature) -> None:
@@ -222,7 +233,9 @@ def claim(verification_id: str, task_id: str) -> Claim | None:
     verification = db.session.execute(
         select(Verification).where(Verification.id == uuid.UUID(verification_id)).with_for_update()
     ).scalar_one_or_none()
-    reason = _not_ours(verification, task_id)  # running too: a redelivery, its worker lost
+    # Running too: a redelivery (its worker lost, or a broker's visibility timeout). Reading
+    # twice is harmless; only the first result is recorded.
+    reason = _not_ours(verification, task_id)
     if verification is None or reason:
         changes.rollback()
         log.info("verification delivery not run: %s", reason)

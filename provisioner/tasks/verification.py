@@ -5,7 +5,8 @@ Flower); orchestration says whether this delivery may run it, the steps read the
 orchestration records the outcome. Engine errors never fail the task: what could not be
 read is a check in state `unknown`. A lost database is retried (acks_late: a killed worker's
 verification is delivered again and read again, which is harmless). VERIFY_TIME_LIMIT is the
-soft limit (the verification is recorded as failed), 30 s more the hard one.
+soft limit (the verification is recorded as failed), 30 s more the hard one; each message
+carries them (`verifications.time_limits`), these defaults serve a `celery call`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from provisioner.tasks.base import DATABASE_DOWN, AppContextTask, RetryingTask
 log = logging.getLogger(__name__)
 
 SCHEDULE_TASK = "provisioner.verify.schedule"
-HARD_LIMIT_MARGIN = 30.0  # seconds between the soft time limit and the hard one
 
 
 class VerifyTask(RetryingTask):
@@ -32,11 +32,11 @@ class VerifyTask(RetryingTask):
     @property
     def soft_time_limit(self) -> float:
         """Read by the worker when it starts, from the app's one source of settings."""
-        return float(self.app.flask_app.config["VERIFY_TIME_LIMIT"])
+        return verifications.time_limits(self.app.flask_app.config)[0]
 
     @property
     def time_limit(self) -> float:
-        return self.soft_time_limit + HARD_LIMIT_MARGIN
+        return verifications.time_limits(self.app.flask_app.config)[1]
 
     def record_retry(self, exc: BaseException, countdown: float) -> None:
         log.warning("verification %s retried in %.0f s: %r", self.request.args[0], countdown, exc)
@@ -53,9 +53,9 @@ def verify(task: VerifyTask, verification_id: str, *, tenant: str | None = None)
         try:
             findings = verifications.inspect(found)
         except SoftTimeLimitExceeded:
-            verifications.fail(
-                verification_id, task_id, f"not done within {task.soft_time_limit:.0f} s"
-            )
+            _, soft = task.request.timelimit or (None, None)  # (hard, soft) of this message
+            limit = soft or task.soft_time_limit
+            verifications.fail(verification_id, task_id, f"not done within {limit:.0f} s")
             return "failed: time limit"
         except Exception as exc:
             log.exception("verification %s raised an unexpected error", verification_id)

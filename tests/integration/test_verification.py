@@ -334,37 +334,6 @@ def test_the_cli_verifies_and_repairs(app, admin_api, worker, sim, engine):
     assert "nothing to repair: the latest verification is ok" in refused.output
 
 
-def test_auto_repair_mends_a_drift_once_and_never_loops(
-    app_ctx, admin_api, worker_pool, sim, engine, monkeypatch
-):
-    monkeypatch.setenv("VERIFY_AUTO_REPAIR", "true")
-    worker_pool.restart()
-    try:
-        tenant = provisioned()
-        engine.update("Customer", WALK_IN, {"disabled": 1})
-        assert verified(admin_api, tenant).status == "drifted"
-        mended = wait_for(lambda: repairs_of(tenant))[0]
-        assert wait_run(mended.id).status == RunStatus.COMPLETED
-        assert mended.started_by == "auto-repair"
-        assert asked_by(tenant, f"repair run {mended.id}").status == "ok"
-
-        # A drift the repair cannot mend: verified drifted after it, and not repaired again.
-        engine.update("Customer", WALK_IN, {"disabled": 1})
-        sim.add_fault(kind="error", status=417, exc_type="ValidationError", method="PUT",
-                      path="Customer", message="customer locked")  # fmt: skip
-        assert verified(admin_api, tenant).status == "drifted"
-        failing = wait_for(lambda: repairs_of(tenant)[1:])[0]
-        assert wait_run(failing.id).status == RunStatus.FAILED
-        assert asked_by(tenant, f"repair run {failing.id}").status == "drifted"
-        worker_pool.wait_for_log(
-            f"auto-repair not started: this verification followed repair run {failing.id}"
-        )
-        assert len(repairs_of(tenant)) == 2
-    finally:
-        monkeypatch.delenv("VERIFY_AUTO_REPAIR")
-        worker_pool.restart()
-
-
 def repairs_of(tenant) -> list[Run]:
     db.session.expire_all()
     return list(
@@ -415,3 +384,53 @@ def busy() -> list:
     return db.session.execute(
         db.select(Verification.id).where(Verification.status.in_(ACTIVE_VERIFICATION_STATUSES))
     ).all()
+
+
+@pytest.fixture
+def auto_repairing_worker(worker_pool, monkeypatch):
+    """The worker restarted with VERIFY_AUTO_REPAIR on, then as before."""
+    monkeypatch.setenv("VERIFY_AUTO_REPAIR", "true")
+    worker_pool.restart()
+    yield worker_pool
+    monkeypatch.delenv("VERIFY_AUTO_REPAIR")
+    worker_pool.restart()
+
+
+def test_a_verification_over_its_time_limit_is_recorded_failed(
+    app, admin_api, worker, sim, monkeypatch
+):
+    tenant = provisioned()
+    # The limits travel with the message: the asking process sets them (~0.1 s is usual).
+    monkeypatch.setitem(app.config, "VERIFY_TIME_LIMIT", 3)
+    sim.add_fault(kind="latency", seconds=1.5, method="GET")  # under ENGINE_READ_TIMEOUT
+
+    verification = verified(admin_api, tenant)
+
+    assert verification.status == "failed"
+    assert verification.error == "not done within 3 s"
+    assert admin_api.get(path(tenant, "verification")).json["error"] == "not done within 3 s"
+
+
+def test_auto_repair_mends_a_drift_once_and_never_loops(
+    app_ctx, admin_api, auto_repairing_worker, sim, engine
+):
+    tenant = provisioned()
+    engine.update("Customer", WALK_IN, {"disabled": 1})
+    assert verified(admin_api, tenant).status == "drifted"
+    mended = wait_for(lambda: repairs_of(tenant))[0]
+    assert wait_run(mended.id).status == RunStatus.COMPLETED
+    assert mended.started_by == "auto-repair"
+    assert asked_by(tenant, f"repair run {mended.id}").status == "ok"
+
+    # A drift the repair cannot mend: verified drifted after it, and not repaired again.
+    engine.update("Customer", WALK_IN, {"disabled": 1})
+    sim.add_fault(kind="error", status=417, exc_type="ValidationError", method="PUT",
+                  path="Customer", message="customer locked")  # fmt: skip
+    assert verified(admin_api, tenant).status == "drifted"
+    failing = wait_for(lambda: repairs_of(tenant)[1:])[0]
+    assert wait_run(failing.id).status == RunStatus.FAILED
+    assert asked_by(tenant, f"repair run {failing.id}").status == "drifted"
+    auto_repairing_worker.wait_for_log(
+        f"auto-repair not started: this verification followed repair run {failing.id}"
+    )
+    assert len(repairs_of(tenant)) == 2
