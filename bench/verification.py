@@ -79,7 +79,7 @@ def _per_verification(bench: Bench, *, tenants: int, rounds: int) -> dict[str, A
         "started_to_checked_max_ms": round(max(s["work_ms"] for s in samples), 1),
         "engine_ms": round(median([s["engine_ms"] for s in samples]), 1),
         "worker_command": f".venv/bin/celery -A provisioner worker -Q {bench.queue} "
-        "--concurrency=1 --pool=prefork (simulator `--latency real`)",
+        "--concurrency=1 --pool=prefork",
     }
 
 
