@@ -27,7 +27,9 @@ class Event:
     received: float
 
 
-def request_bytes(path: str, host: str = "127.0.0.1", headers: dict[str, str] | None = None) -> bytes:
+def request_bytes(
+    path: str, host: str = "127.0.0.1", headers: dict[str, str] | None = None
+) -> bytes:
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Accept: text/event-stream"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -44,6 +46,7 @@ class SseStream(asyncio.Protocol):
     headers: dict[str, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     comments: int = 0
+    retry_ms: int | None = None  # the last `retry:` field
     body: bytes = b""
     transport: asyncio.Transport | None = None
     closed: asyncio.Future[None] | None = None
@@ -123,6 +126,8 @@ class SseStream(asyncio.Protocol):
                     continue
                 name, _, value = line.partition(": ")
                 fields[name] = value
+            if "retry" in fields:
+                self.retry_ms = int(fields["retry"])
             if "event" in fields or "data" in fields:
                 event = Event(
                     event=fields.get("event", "message"),
