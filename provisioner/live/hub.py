@@ -11,6 +11,7 @@ read from Redis, or from PostgreSQL when Redis lost it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import Counter, defaultdict
@@ -100,11 +101,9 @@ class Hub:
 
     async def _fetch(self, tenant_id: uuid.UUID) -> State:
         try:
-            version, event, data = await self._redis.hmget(
-                state_key(tenant_id), ["version", "event", "data"]
-            )
-            if version is not None:
-                return State(int(version), event.decode(), data.decode())
+            reply = await self._redis.hmget(state_key(tenant_id), ["version", "event", "data"])
+            if reply[0] is not None:
+                return State.from_script([1, *reply])
         except RedisError as exc:
             log.warning("live: Redis read failed (%s); reading PostgreSQL", exc)
         state = await self._read_database(tenant_id)
@@ -197,7 +196,5 @@ class Hub:
 
 
 async def _quietly_close(pubsub: aioredis.client.PubSub) -> None:
-    try:
+    with contextlib.suppress(RedisError, OSError):
         await pubsub.aclose()
-    except (RedisError, OSError):
-        pass

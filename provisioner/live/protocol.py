@@ -63,9 +63,9 @@ def store_arguments(
     *,
     announce: bool = True,
     ttl_seconds: int = STATE_TTL_SECONDS,
-) -> tuple[list[str], list[object]]:
+) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV of STORE_IF_NEWER (sync publishers and the async live process)."""
-    args: list[object] = [state.version, state.event, state.data, str(run_id or "")]
+    args: list[str | int] = [state.version, state.event, state.data, str(run_id or "")]
     return [state_key(tenant_id)], [*args, ttl_seconds, channel(tenant_id) if announce else ""]
 
 

@@ -31,8 +31,15 @@ STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
     b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n"
 )
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-           429: "Too Many Requests", 503: "Service Unavailable"}  # fmt: skip
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ class Connection(asyncio.Protocol):
             self._reply(404, "not_found", "no such workspace")
             return
         self.dialect = "v1" if match["v1"] else "legacy"
-        ticket = (parse_qs(parts.query).get("ticket") or [None])[0]
+        ticket = next(iter(parse_qs(parts.query).get("ticket", [])), None)
         try:
             viewer = check_ticket(
                 ticket,
