@@ -183,7 +183,11 @@ class Hub:
     async def _resync(self) -> None:
         """Every open stream gets its workspace's current state again."""
         for tenant_id in list(self.streams):
-            state = await self._fetch(tenant_id)
+            try:
+                state = await self._fetch(tenant_id)
+            except psycopg.Error as exc:  # keep what is held; it is sent again below
+                log.warning("live: no fresh state for %s (%s)", tenant_id, exc)
+                state = self._states[tenant_id]
             self._states.pop(tenant_id, None)
             self._apply(tenant_id, state, fan_out=False)
             if tenant_id in self.streams:
