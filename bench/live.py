@@ -35,6 +35,7 @@ V1 = "/api/v1/provisioning/tenants"
 def _private_redis(port: int) -> subprocess.Popen[bytes]:
     argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
             "--dir", str(LOG_DIR)]  # fmt: skip
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     for _ in range(200):
