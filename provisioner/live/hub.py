@@ -47,7 +47,11 @@ class Stream(Protocol):
 
 class Hub:
     def __init__(self, redis_url: str, database_url: str, backoff_max: float) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+        # Reads wait for a free connection rather than fail when many streams open at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=32, timeout=10, socket_connect_timeout=2
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._database_url = libpq_url(database_url)
         self._backoff_max = backoff_max
         self._db: psycopg.AsyncConnection | None = None
@@ -57,6 +61,7 @@ class Hub:
         self.per_user: Counter[str] = Counter()
         self._states: dict[uuid.UUID, State] = {}
         self._frames: dict[tuple[uuid.UUID, str], bytes] = {}
+        self._loading: dict[uuid.UUID, asyncio.Task[State]] = {}  # one read for many viewers
         self.subscribed = False
 
     @property
@@ -95,7 +100,11 @@ class Hub:
         """The workspace's state: in memory, else Redis, else PostgreSQL (stored back)."""
         state = self._states.get(tenant_id)
         if state is None:
-            state = await self._fetch(tenant_id)
+            loading = self._loading.get(tenant_id)
+            if loading is None:
+                loading = self._loading[tenant_id] = asyncio.create_task(self._fetch(tenant_id))
+                loading.add_done_callback(lambda _t: self._loading.pop(tenant_id, None))
+            state = await asyncio.shield(loading)
             self._apply(tenant_id, state, fan_out=False)
         return self._states.get(tenant_id, state)
 
