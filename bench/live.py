@@ -23,7 +23,7 @@ import jwt
 import redis
 
 from bench.api import HOST, start_gunicorn
-from bench.common import BIN, LOG_DIR, Proc, free_port, pct, rss_mib
+from bench.common import BIN, LOG_DIR, Proc, free_port, pct, purge_queue, rss_mib
 from bench.context import Bench
 from bench.loadgen import http_request, open_loop
 from bench.sse import SseStream, open_many, wait_until
@@ -118,6 +118,8 @@ async def _measure(  # noqa: PLR0917
 async def _status_while_open(bench: Bench) -> dict[str, Any]:
     """The API's status route at 200 req/s (open loop) on the shipped 2x8 gunicorn."""
     tenant = bench.tenants(1, "Live")[0]
+    bench.start_runs([tenant])
+    purge_queue(bench.queue)
     headers = {"Authorization": f"Bearer {bench.token}", "Accept": "application/json"}
     raw = http_request("GET", f"{V1}/{tenant}/status", HOST, headers)
     proc, port = start_gunicorn(2, 8)
