@@ -42,7 +42,9 @@ class Stream(Protocol):
     dialect: str
     sent_version: int
 
-    def send(self, chunk: bytes) -> None: ...
+    def send(self, chunk: bytes) -> bool:
+        """Write a frame; False when the stream cannot take it (not started, or gone)."""
+        ...
 
 
 class Hub:
@@ -151,9 +153,8 @@ class Hub:
     def send_current(self, tenant_id: uuid.UUID, which: Callable[[Stream], bool]) -> None:
         state = self._states[tenant_id]
         for stream in list(self.streams.get(tenant_id, ())):
-            if which(stream):
+            if which(stream) and stream.send(self.frame(tenant_id, stream.dialect)):
                 stream.sent_version = state.version
-                stream.send(self.frame(tenant_id, stream.dialect))
 
     def on_message(self, channel: bytes, payload: bytes) -> None:
         try:

@@ -174,21 +174,18 @@ class Connection(asyncio.Protocol):
         self.transport.write(STREAM_HEAD + frames.retry(self.settings.retry_ms))
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self.settings.stream_seconds, self.end)
-        if self.sent_version >= state.version:
-            return  # a newer frame already went out while the state was read
+        state = self.hub.current(self.tenant_id) or state  # newer if published meanwhile
         if self.headers.get("last-event-id") == str(state.version):
             self.sent_version = state.version
             self.transport.write(frames.KEEPALIVE)  # the client has this state already
         else:
             self.hub.send_current(self.tenant_id, lambda s: s is self)
 
-    def send(self, chunk: bytes) -> None:
+    def send(self, chunk: bytes) -> bool:
         """Write a frame; a client that does not read is dropped, never buffered on."""
         transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        if not self._writable_head_sent():
-            return
+        if transport is None or transport.is_closing() or self._deadline is None:
+            return False  # gone, or its head is not written yet (its state read is under way)
         slow_for = 0.0 if self.paused_since is None else time.monotonic() - self.paused_since
         if (
             transport.get_write_buffer_size() > self.settings.send_buffer
@@ -196,11 +193,9 @@ class Connection(asyncio.Protocol):
         ):
             log.info("live: dropped a slow client of %s", self.tenant_id)
             transport.abort()
-            return
+            return False
         transport.write(chunk)
-
-    def _writable_head_sent(self) -> bool:
-        return self._deadline is not None
+        return True
 
     def end(self) -> None:
         """The stream's time is up: close it cleanly (the client reconnects)."""
