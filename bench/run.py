@@ -20,7 +20,7 @@ from typing import Any
 from bench.common import LOG_DIR, ROOT, machine, scratch_database
 from bench.context import bench_env, setup
 
-PARTS = ("api", "orchestration", "burst", "cost", "profile")
+PARTS = ("api", "orchestration", "burst", "cost", "profile", "live")
 EXTRA_PARTS = ("burst_full",)  # ~13 min on its own, so only with --only
 
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float) -> Any:
+def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float) -> Any:  # noqa: PLR0911
     """One part of the benchmarks (imported late: each part pulls in what it drives)."""
     print(f"part: {part}", flush=True)
     if part == "api":
@@ -95,6 +95,12 @@ def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float
         from bench import profile
 
         return profile.run(bench, requests=50 if quick else 200)
+    if part == "live":
+        from bench import live
+
+        return live.run(
+            bench, streams=1000 if quick else 5000, restart_streams=500 if quick else 1000
+        )
     raise SystemExit(f"unknown part {part!r}: one of {', '.join(PARTS + EXTRA_PARTS)}")
 
 

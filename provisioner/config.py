@@ -101,9 +101,31 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "BENCH_DB_ROOT_PASSWORD": env.get("BENCH_DB_ROOT_PASSWORD", ""),
         # Where the engine host serves its sites (chosen by Host header); else ERPNEXT_URL.
         "BENCH_SITE_URL": env.get("BENCH_SITE_URL") or None,
-        # Live page updates (Redis pub/sub): REDIS_URL, else the broker when it is Redis.
-        "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
+        **_live_settings(env, broker),
         "CELERY": celery_settings(env, broker),
+    }
+
+
+def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
+    """The live process (`python -m provisioner.live`, the Procfile's `live`)."""
+    return {
+        # Redis for live updates: REDIS_URL, else the broker when it is Redis.
+        "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
+        "LIVE_HOST": env.get("LIVE_HOST", "0.0.0.0"),
+        "LIVE_PORT": _int(env, "LIVE_PORT", 8001),
+        # A stream ends after this long; the client reconnects with a fresh ticket.
+        "LIVE_STREAM_SECONDS": _float(env, "LIVE_STREAM_SECONDS", 300.0),
+        "LIVE_KEEPALIVE_SECONDS": _float(env, "LIVE_KEEPALIVE_SECONDS", 15.0),
+        # Sent as the SSE `retry:` field: how long EventSource waits before reconnecting.
+        "LIVE_RETRY_MS": _int(env, "LIVE_RETRY_MS", 2000),
+        # Open streams one user may hold in one live process; one more answers 429.
+        "LIVE_MAX_STREAMS_PER_USER": _int(env, "LIVE_MAX_STREAMS_PER_USER", 20),
+        # A stream whose unsent output stays above LIVE_SEND_BUFFER bytes for
+        # LIVE_SEND_TIMEOUT s is a slow client and is dropped (it reconnects and catches up).
+        "LIVE_SEND_TIMEOUT": _float(env, "LIVE_SEND_TIMEOUT", 10.0),
+        "LIVE_SEND_BUFFER": _int(env, "LIVE_SEND_BUFFER", 256 * 1024),
+        # Longest wait between two attempts to resubscribe after Redis went away (s).
+        "LIVE_REDIS_BACKOFF_MAX": _float(env, "LIVE_REDIS_BACKOFF_MAX", 5.0),
     }
 
 
