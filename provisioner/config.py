@@ -44,7 +44,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Fernet key for secrets at rest; derived from SECRET_KEY when not given.
         "ENCRYPTION_KEY": env.get("ENCRYPTION_KEY"),
         "SQLALCHEMY_DATABASE_URI": db_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(db_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(db_url),
         "TOKEN_TTL_SECONDS": _int(env, "TOKEN_TTL_SECONDS", 3600),
         # The default engine: a shared ERPNext site that tenants without their own site use.
         "ERPNEXT_URL": env.get("ERPNEXT_URL", "http://127.0.0.1:8000"),
@@ -112,6 +112,9 @@ def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         # Redis for live updates: REDIS_URL, else the broker when it is Redis.
         "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
         "LIVE_HOST": env.get("LIVE_HOST", "0.0.0.0"),
+        # Where pages open the stream (its origin): empty when a reverse proxy sends the
+        # `/events` paths of the API's origin to the live process (production).
+        "LIVE_PUBLIC_URL": env.get("LIVE_PUBLIC_URL", "").rstrip("/"),
         "LIVE_PORT": _int(env, "LIVE_PORT", 8001),
         # A stream ends after this long; the client reconnects with a fresh ticket.
         "LIVE_STREAM_SECONDS": _float(env, "LIVE_STREAM_SECONDS", 300.0),
@@ -124,6 +127,8 @@ def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         # LIVE_SEND_TIMEOUT s is a slow client and is dropped (it reconnects and catches up).
         "LIVE_SEND_TIMEOUT": _float(env, "LIVE_SEND_TIMEOUT", 10.0),
         "LIVE_SEND_BUFFER": _int(env, "LIVE_SEND_BUFFER", 256 * 1024),
+        # A client that has not sent its whole request within this time is cut off (s).
+        "LIVE_REQUEST_TIMEOUT": _float(env, "LIVE_REQUEST_TIMEOUT", 10.0),
         # Longest wait between two attempts to resubscribe after Redis went away (s).
         "LIVE_REDIS_BACKOFF_MAX": _float(env, "LIVE_REDIS_BACKOFF_MAX", 5.0),
     }
@@ -184,7 +189,8 @@ def _redis_or(broker: str, otherwise: str) -> str:
     return broker if broker.startswith(("redis://", "rediss://")) else otherwise
 
 
-def _engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for the database URL (the app's and the live process's)."""
     if url.startswith("sqlite"):
         # The embedded demo: several processes share one file; wait for locks instead of failing.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import resource
 import signal
+from typing import Any
 
 import uvloop
 
 from provisioner.config import from_env
 from provisioner.live.hub import Hub
 from provisioner.live.server import Connection, Settings
+from provisioner.observability.logging import configure
 
 log = logging.getLogger("provisioner.live")
 
@@ -22,7 +24,7 @@ def _raise_open_files_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def serve(config: dict) -> None:
+async def serve(config: dict[str, Any]) -> None:
     if not str(config["REDIS_URL"]).startswith(("redis://", "rediss://")):
         raise SystemExit("the live process needs Redis: set REDIS_URL (or a Redis broker)")
     settings = Settings.from_config(config)
@@ -54,7 +56,7 @@ async def _keepalive(hub: Hub, every: float) -> None:
 
 def main() -> None:
     config = from_env()
-    logging.basicConfig(level=config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(message)s")
+    configure(config["LOG_LEVEL"])
     _raise_open_files_limit()
     uvloop.run(serve(config))
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import jwt
-
-TICKET_AUDIENCE = "provisioner:events"
-ALGORITHM = "HS256"
+from provisioner.security.tokens import InvalidToken, stream_ticket_user
 
 
 class Refused(Exception):
@@ -40,17 +37,8 @@ def check_ticket(ticket: str | None, tenant_id: uuid.UUID, secret: str, *, beare
             )
         raise Refused("unauthorized", "a stream ticket (?ticket=) is required")
     try:
-        claims = jwt.decode(
-            ticket,
-            secret,
-            algorithms=[ALGORITHM],
-            audience=TICKET_AUDIENCE,
-            options={"require": ["sub", "aud", "tenant", "exp"]},
-        )
-        if uuid.UUID(str(claims["tenant"])) != tenant_id:
-            raise ValueError("another workspace")
-    except (jwt.PyJWTError, ValueError) as exc:
+        return Viewer(stream_ticket_user(secret, ticket, tenant_id), tenant_id)
+    except InvalidToken as exc:
         raise Refused(
             "unauthorized", "the stream ticket is invalid, expired or for another workspace"
         ) from exc
-    return Viewer(str(claims["sub"]), tenant_id)

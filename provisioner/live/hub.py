@@ -18,9 +18,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
-import psycopg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from provisioner.live import frames
 from provisioner.live.protocol import (
@@ -31,7 +31,7 @@ from provisioner.live.protocol import (
     state_key,
     store_arguments,
 )
-from provisioner.live.state import libpq_url, read_state
+from provisioner.live.state import NoSnapshot, database, read_state
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,8 @@ class Hub:
             redis_url, max_connections=32, timeout=10, socket_connect_timeout=2
         )
         self._redis = aioredis.Redis(connection_pool=pool)
-        self._database_url = libpq_url(database_url)
+        self._database = database(database_url)
         self._backoff_max = backoff_max
-        self._db: psycopg.AsyncConnection | None = None
-        self._db_lock = asyncio.Lock()
         self._store = self._redis.register_script(STORE_IF_NEWER)
         self.streams: dict[uuid.UUID, set[Stream]] = defaultdict(set)
         self.per_user: Counter[str] = Counter()
@@ -117,27 +115,12 @@ class Hub:
                 return State.from_script([1, *reply])
         except RedisError as exc:
             log.warning("live: Redis read failed (%s); reading PostgreSQL", exc)
-        state = await self._read_database(tenant_id)
+        state = await asyncio.to_thread(read_state, self._database, tenant_id)
         try:
             keys, args = store_arguments(tenant_id, None, state, announce=False)
             return State.from_script(await self._store(keys=keys, args=args))
         except RedisError:
             return state
-
-    async def _read_database(self, tenant_id: uuid.UUID) -> State:
-        async with self._db_lock:
-            for attempt in (1, 2):  # a dropped connection is reopened once
-                try:
-                    if self._db is None or self._db.closed:
-                        self._db = await psycopg.AsyncConnection.connect(
-                            self._database_url, autocommit=True
-                        )
-                    return await read_state(self._db, tenant_id)
-                except psycopg.OperationalError:
-                    self._db = None
-                    if attempt == 2:
-                        raise
-        raise AssertionError("unreachable")
 
     def _apply(self, tenant_id: uuid.UUID, state: State, *, fan_out: bool) -> None:
         """Take `state` if it is newer than the one held, and send it to the viewers."""
@@ -195,7 +178,7 @@ class Hub:
         for tenant_id in list(self.streams):
             try:
                 state = await self._fetch(tenant_id)
-            except psycopg.Error as exc:  # keep what is held; it is sent again below
+            except (SQLAlchemyError, NoSnapshot) as exc:  # keep what is held; sent again below
                 log.warning("live: no fresh state for %s (%s)", tenant_id, exc)
                 state = self._states[tenant_id]
             self._states.pop(tenant_id, None)

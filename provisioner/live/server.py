@@ -5,6 +5,12 @@ writes the shared frame bytes to. That is what holds 5,000 streams in ~44 MiB (s
 README's "Live updates"). Routes: `GET /api/v1/provisioning/tenants/<id>/events`,
 `GET /api/provisioning/tenants/<id>/events` (the `legacy` dialect) and `GET /healthz`.
 Every other answer is JSON `{"error": {"code", "message"}}` and closes the connection.
+
+Being its own HTTP server, it defends itself as one: a request head larger than
+MAX_REQUEST_BYTES answers 431, a client that has not sent a whole request within
+LIVE_REQUEST_TIMEOUT seconds is cut off (slowloris), a body is never read, only GET is served.
+Streams answer `Access-Control-Allow-Origin: *`: they are opened with a ticket in the URL,
+never with cookies, so a page served from another origin (the API's) may read them.
 """
 
 from __future__ import annotations
@@ -29,15 +35,19 @@ log = logging.getLogger(__name__)
 ROUTE = re.compile(r"^/api(?P<v1>/v1)?/provisioning/tenants/(?P<tenant>[^/]+)/events$")
 STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-    b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"X-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
 )
+MAX_REQUEST_BYTES = 16 * 1024  # URL and headers; a ticket is about 300 bytes
 REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
 
@@ -51,6 +61,7 @@ class Settings:
     max_streams_per_user: int
     send_timeout: float
     send_buffer: int
+    request_timeout: float
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Settings:
@@ -62,6 +73,7 @@ class Settings:
             max_streams_per_user=config["LIVE_MAX_STREAMS_PER_USER"],
             send_timeout=config["LIVE_SEND_TIMEOUT"],
             send_buffer=config["LIVE_SEND_BUFFER"],
+            request_timeout=config["LIVE_REQUEST_TIMEOUT"],
         )
 
 
@@ -74,6 +86,7 @@ class Connection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.headers: dict[str, str] = {}
+        self.query: dict[str, list[str]] = {}
         self.tenant_id = uuid.UUID(int=0)
         self.user_id = ""
         self.dialect = "v1"
@@ -81,24 +94,37 @@ class Connection(asyncio.Protocol):
         self.streaming = False
         self.paused_since: float | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._request_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self._request_timer = asyncio.get_running_loop().call_later(
+            self.settings.request_timeout,
+            self._reply,
+            408,
+            "request_timeout",
+            "the request took too long",
+        )
 
     def data_received(self, data: bytes) -> None:
         if self.streaming:
             return  # a stream's client has nothing more to say
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._reply(400, "bad_request", "malformed HTTP request")
+        except httptools.HttpParserError:  # also what a callback raised, wrapped by the parser
+            if self._head_bytes > MAX_REQUEST_BYTES:
+                self._reply(431, "request_too_large", "the request's URL and headers are too large")
+            else:
+                self._reply(400, "bad_request", "malformed HTTP request")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.streaming:
             self.hub.remove(self)
-        if self._deadline is not None:
-            self._deadline.cancel()
+        for timer in (self._deadline, self._request_timer):
+            if timer is not None:
+                timer.cancel()
 
     def pause_writing(self) -> None:
         self.paused_since = time.monotonic()
@@ -108,12 +134,21 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_url(self, url: bytes) -> None:
+        self._count(url)
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(name, value)
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
+    def _count(self, *parts: bytes) -> None:
+        self._head_bytes += sum(map(len, parts))
+        if self._head_bytes > MAX_REQUEST_BYTES:
+            raise ValueError("the request head is too large")  # the parser stops here
+
     def on_message_complete(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
         if self.parser.get_method() != b"GET":
             self._reply(405, "method_not_allowed", "only GET is served here")
             return
@@ -137,7 +172,8 @@ class Connection(asyncio.Protocol):
             self._reply(404, "not_found", "no such workspace")
             return
         self.dialect = "v1" if match["v1"] else "legacy"
-        ticket = next(iter(parse_qs(parts.query).get("ticket", [])), None)
+        self.query = parse_qs(parts.query)
+        ticket = self._param("ticket")
         try:
             viewer = check_ticket(
                 ticket,
@@ -175,11 +211,17 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self.settings.stream_seconds, self.end)
         state = self.hub.current(self.tenant_id) or state  # newer if published meanwhile
-        if self.headers.get("last-event-id") == str(state.version):
+        # EventSource sends Last-Event-ID when it reconnects by itself; a page that opens a
+        # new stream (with a new ticket) says which version it has with ?last_event_id=.
+        last = self.headers.get("last-event-id") or self._param("last_event_id")
+        if last == str(state.version):
             self.sent_version = state.version
             self.transport.write(frames.KEEPALIVE)  # the client has this state already
         else:
             self.hub.send_current(self.tenant_id, lambda s: s is self)
+
+    def _param(self, name: str) -> str | None:
+        return next(iter(self.query.get(name, [])), None)
 
     def send(self, chunk: bytes) -> bool:
         """Write a frame; a client that does not read is dropped, never buffered on."""

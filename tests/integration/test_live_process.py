@@ -8,10 +8,10 @@ one with the columns the live process reads (the real migration belongs to the A
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import shutil
+import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +28,7 @@ from bench.common import free_port
 from bench.sse import SseStream, open_many, open_stream, wait_until
 from provisioner.live.publisher import publish_status
 from tests import services
+from tests.live import LiveProcess
 
 pytestmark = pytest.mark.integration
 SECRET = "live-test-secret-key-that-is-long-enough"
@@ -88,25 +89,14 @@ def runs_db() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live(private_redis, runs_db, tmp_path_factory) -> Iterator[int]:
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": private_redis.url, "DATABASE_URL": runs_db,
-           "SECRET_KEY": SECRET, "LIVE_HOST": "127.0.0.1", "LIVE_PORT": str(port),
-           "LIVE_MAX_STREAMS_PER_USER": "3", "LIVE_SEND_TIMEOUT": "1",
-           "LIVE_SEND_BUFFER": "1048576", "LIVE_REDIS_BACKOFF_MAX": "0.5"}  # fmt: skip
-    log = tmp_path_factory.mktemp("live") / "live.log"
-    proc = subprocess.Popen([sys.executable, "-m", "provisioner.live"], cwd=ROOT, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while "listening" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    assert proc.returncode is not None
+    process = LiveProcess(
+        tmp_path_factory.mktemp("live") / "live.log",
+        REDIS_URL=private_redis.url, DATABASE_URL=runs_db, SECRET_KEY=SECRET,
+        LIVE_MAX_STREAMS_PER_USER="3", LIVE_SEND_TIMEOUT="1", LIVE_SEND_BUFFER="1048576",
+        LIVE_REDIS_BACKOFF_MAX="0.5", LIVE_REQUEST_TIMEOUT="1",
+    )  # fmt: skip
+    yield process.port
+    process.stop()
 
 
 def ticket(tenant_id: object, user: str = "u1", **changes: object) -> str:
@@ -296,5 +286,56 @@ def test_after_a_redis_restart_every_stream_gets_the_state_again(live, private_r
         await wait_until(lambda: all(s.last_id == "8" for s in streams), 20, "after the restart")
         for s in streams:
             s.close()
+
+    run(scenario())
+
+
+def exchange(port: int, request: bytes, *, wait: float = 5) -> bytes:
+    """Send raw bytes, read until the server closes (or `wait` s pass): its whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_a_request_head_over_16_kib_is_refused_with_431(live):
+    flood = "".join(f"X-Pad-{i}: {'y' * 100}\r\n" for i in range(200))
+    answer = exchange(live, f"GET /healthz HTTP/1.1\r\nHost: x\r\n{flood}\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+    assert b'"code": "request_too_large"' in answer
+
+
+def test_a_client_that_never_finishes_its_request_is_cut_off(live):
+    started = time.monotonic()
+    answer = exchange(live, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", wait=15)  # no blank line
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+    assert time.monotonic() - started < 15  # LIVE_REQUEST_TIMEOUT (1 s here), not the socket's
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [(b"POST /healthz HTTP/1.1", b"405"), (b"GARBAGE\x00\x01", b"400")],
+)
+def test_only_well_formed_gets_are_served(live, request_line, status):
+    answer = exchange(live, request_line + b"\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
+
+
+def test_a_page_of_another_origin_may_read_the_stream_and_say_what_it_has(live, private_redis):
+    tenant = uuid.uuid4()
+    publish_status(redis.Redis.from_url(private_redis.url), tenant, None, 7, doc(tenant, "X"))
+
+    async def scenario() -> None:
+        path = f"{V1}/{tenant}/events?ticket={ticket(tenant)}"
+        fresh = await open_stream(live, path)
+        known = await open_stream(live, f"{path}&last_event_id=7")
+        await wait_until(lambda: fresh.events and known.comments >= 1, 10, "first frames")
+        assert fresh.headers["access-control-allow-origin"] == "*"
+        assert statuses(known) == []  # the version it named is the current one
+        fresh.close()
+        known.close()
 
     run(scenario())
