@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha1sum | cut -c1-12)
 
-.PHONY: venv demo test test-rabbitmq lint format run web worker beat flower migrate bench chaos clean
+.PHONY: venv demo test test-rabbitmq lint format run web live worker beat flower migrate bench chaos clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,9 @@ run: venv migrate  ## the Procfile's processes against real PostgreSQL and Redis
 
 web: venv
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+live: venv  ## the live process: SSE streams of workspace pages on LIVE_PORT (8001)
+	$(BIN)/python -m provisioner.live
 
 worker: venv
 	$(BIN)/celery -A provisioner worker --loglevel=INFO

@@ -1,7 +1,7 @@
 """`make bench`: every benchmark on a scratch database, then docs/BENCHMARKS.md.
 
-    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost,profile,verification]
-                                  [--quick]
+    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost,profile,live,
+                                          verification] [--quick]
     .venv/bin/python -m bench.run --only burst_full   # 1,000 tenants at once (BENCH_FULL_BURST)
 
 Sizes come from the environment: BENCH_REPEATS (3), BENCH_SECONDS (4), BENCH_TENANTS (40),
@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import LOG_DIR, ROOT, machine, scratch_database
 from bench.context import bench_env, setup
 
-PARTS = ("api", "orchestration", "burst", "cost", "profile", "verification")
+PARTS = ("api", "orchestration", "burst", "cost", "profile", "live", "verification")
 EXTRA_PARTS = ("burst_full",)  # ~13 min on its own, so only with --only
 
 
@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _measure(  # noqa: PLR0911 (one branch per part)
-    part: str, bench: Any, *, quick: bool, repeats: int, seconds: float
-) -> Any:
+def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float) -> Any:  # noqa: PLR0911
     """One part of the benchmarks (imported late: each part pulls in what it drives)."""
     print(f"part: {part}", flush=True)
     if part == "api":
@@ -98,6 +96,12 @@ def _measure(  # noqa: PLR0911 (one branch per part)
         from bench import profile
 
         return profile.run(bench, requests=50 if quick else 200)
+    if part == "live":
+        from bench import live
+
+        return live.run(
+            bench, streams=1000 if quick else 5000, restart_streams=500 if quick else 1000
+        )
     if part == "verification":
         from bench import verification
 

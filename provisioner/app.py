@@ -32,7 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     from provisioner import api, cli, web
     from provisioner.api import status
-    from provisioner.observability import live
+    from provisioner.live import announce
     from provisioner.orchestration import verifications
     from provisioner.webhooks import deliveries
 
@@ -43,7 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # The side effects of run changes (orchestration sends the signals, see signals.py).
     status.connect()
     deliveries.connect()
-    live.connect()
+    announce.connect()
     verifications.connect()  # a REPAIR run that ends is verified
     return app
 

@@ -48,7 +48,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Fernet key for secrets at rest; derived from SECRET_KEY when not given.
         "ENCRYPTION_KEY": env.get("ENCRYPTION_KEY"),
         "SQLALCHEMY_DATABASE_URI": db_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(db_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(db_url),
         "TOKEN_TTL_SECONDS": _int(env, "TOKEN_TTL_SECONDS", 3600),
         # The default engine: a shared ERPNext site that tenants without their own site use.
         "ERPNEXT_URL": env.get("ERPNEXT_URL", "http://127.0.0.1:8000"),
@@ -115,9 +115,36 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "BENCH_DB_ROOT_PASSWORD": env.get("BENCH_DB_ROOT_PASSWORD", ""),
         # Where the engine host serves its sites (chosen by Host header); else ERPNEXT_URL.
         "BENCH_SITE_URL": env.get("BENCH_SITE_URL") or None,
-        # Live page updates (Redis pub/sub): REDIS_URL, else the broker when it is Redis.
-        "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
+        **_live_settings(env, broker),
         "CELERY": celery_settings(env, broker),
+    }
+
+
+def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
+    """The live process (`python -m provisioner.live`, the Procfile's `live`)."""
+    return {
+        # Redis for live updates: REDIS_URL, else the broker when it is Redis.
+        "REDIS_URL": env.get("REDIS_URL") or _redis_or(broker, ""),
+        "LIVE_HOST": env.get("LIVE_HOST", "0.0.0.0"),
+        # Where pages open the stream (its origin): empty when a reverse proxy sends the
+        # `/events` paths of the API's origin to the live process (production).
+        "LIVE_PUBLIC_URL": env.get("LIVE_PUBLIC_URL", "").rstrip("/"),
+        "LIVE_PORT": _int(env, "LIVE_PORT", 8001),
+        # A stream ends after this long; the client reconnects with a fresh ticket.
+        "LIVE_STREAM_SECONDS": _float(env, "LIVE_STREAM_SECONDS", 300.0),
+        "LIVE_KEEPALIVE_SECONDS": _float(env, "LIVE_KEEPALIVE_SECONDS", 15.0),
+        # Sent as the SSE `retry:` field: how long EventSource waits before reconnecting.
+        "LIVE_RETRY_MS": _int(env, "LIVE_RETRY_MS", 2000),
+        # Open streams one user may hold in one live process; one more answers 429.
+        "LIVE_MAX_STREAMS_PER_USER": _int(env, "LIVE_MAX_STREAMS_PER_USER", 20),
+        # A stream whose unsent output stays above LIVE_SEND_BUFFER bytes for
+        # LIVE_SEND_TIMEOUT s is a slow client and is dropped (it reconnects and catches up).
+        "LIVE_SEND_TIMEOUT": _float(env, "LIVE_SEND_TIMEOUT", 10.0),
+        "LIVE_SEND_BUFFER": _int(env, "LIVE_SEND_BUFFER", 256 * 1024),
+        # A client that has not sent its whole request within this time is cut off (s).
+        "LIVE_REQUEST_TIMEOUT": _float(env, "LIVE_REQUEST_TIMEOUT", 10.0),
+        # Longest wait between two attempts to resubscribe after Redis went away (s).
+        "LIVE_REDIS_BACKOFF_MAX": _float(env, "LIVE_REDIS_BACKOFF_MAX", 5.0),
     }
 
 
@@ -184,7 +211,8 @@ def _redis_or(broker: str, otherwise: str) -> str:
     return broker if broker.startswith(("redis://", "rediss://")) else otherwise
 
 
-def _engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for the database URL (the app's and the live process's)."""
     if url.startswith("sqlite"):
         # The embedded demo: several processes share one file; wait for locks instead of failing.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}

@@ -2,9 +2,10 @@
 
 No PostgreSQL, Redis or ERPNext needed: SQLite holds the state, fakeredis's TCP server is
 the broker, and the ERPNext simulator stands in for the engine. Every process type of the
-Procfile runs as a real process, exactly as in production: the API (gunicorn), a Celery
-worker, beat and Flower. Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop them all:
-they run in sessions of their own, so only the demo decides when they end.
+Procfile runs as a real process, exactly as in production: the API (gunicorn), the live
+process (the pages' streams), a Celery worker, beat and Flower. Ctrl-C, SIGTERM and SIGHUP
+(the terminal closed) stop them all: they run in sessions of their own, so only the demo
+decides when they end.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(state, ignore_errors=True)
     (state / "logs").mkdir(parents=True)
     services = Services(state)
-    ports = {name: free_port() for name in ("broker", "simulator", "api", "flower")}
+    ports = {name: free_port() for name in ("broker", "simulator", "api", "live", "flower")}
     try:
         broker = services.start_broker(ports["broker"])
         engine = services.start_simulator(ports["simulator"], args.latency)
@@ -209,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             "SECRET_KEY": "demo-secret-key-not-for-production",
             "LOCK_DIR": str(state / "locks"),
             "FLOWER_BASIC_AUTH": FLOWER_AUTH,
+            "LIVE_HOST": "127.0.0.1",
+            "LIVE_PORT": str(ports["live"]),
+            # No reverse proxy here: the pages open their streams on the live port itself.
+            "LIVE_PUBLIC_URL": f"http://127.0.0.1:{ports['live']}",
         }
         bin_dir = Path(sys.executable).parent
         run([str(bin_dir / "flask"), "--app", "wsgi", "db", "upgrade"], env)
@@ -225,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
              "--bind", f"127.0.0.1:{ports['api']}", "--workers", "1", "wsgi:app"],
             env,
         )  # fmt: skip
+        services.spawn("live", [sys.executable, "-m", "provisioner.live"], env)
         services.spawn(
             "worker",
             [str(bin_dir / "celery"), "-A", "provisioner", "worker", "--loglevel=INFO",
@@ -243,12 +249,16 @@ def main(argv: list[str] | None = None) -> int:
              "--address=127.0.0.1"],
             env,
         )  # fmt: skip
-        print(f"Starting: API {api}, worker, beat, Flower {flower}, ERPNext simulator {engine}")
+        live = env["LIVE_PUBLIC_URL"]
+        print(f"Starting: API {api}, live {live}, worker, beat, Flower {flower}, "
+              f"ERPNext simulator {engine}")  # fmt: skip
         wait_for(f"{api}/healthz", 60, services)
+        wait_for(f"{live}/healthz", 60, services)
         wait_for(flower, 60, services, auth=tuple(FLOWER_AUTH.split(":")))
         outcome = provision(api, args.name, timeout=300)
         print(
             f"\n  API          {api}/api/v1  (sign in as {ADMIN[0]} / {ADMIN[1]})"
+            f"\n  Workspaces   {api}/workspaces  (the page; live updates from {live})"
             f"\n  Flower       {flower}  (user demo, password demo)"
             f"\n  Simulator    {engine}  (faults: {engine}/__simulator__/faults)"
             f"\n  Logs         {services.logs}"

@@ -139,6 +139,16 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
+def live_process(app, tmp_path_factory):
+    """The live process (`python -m provisioner.live`) on the session's database and Redis."""
+    from tests.live import LiveProcess
+
+    process = LiveProcess(tmp_path_factory.mktemp("live") / "live.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
 def worker_pool(app, tmp_path_factory) -> Iterator[WorkerPool]:
     pool = WorkerPool(app, QUEUE, Path(tmp_path_factory.mktemp("workers")))
     yield pool

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, current_app
 from marshmallow import Schema
 
 from provisioner.schemas.errors import ErrorSchema
+from provisioner.schemas.live import EventsQuerySchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 DOCUMENTED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
@@ -30,6 +31,8 @@ ERRORS = {
     "429": "Rate limited (see Retry-After)",
     "503": "Database or task queue unavailable",
 }
+
+LIVE_PREFIXES = ("/api/v1/provisioning", "/api/provisioning")
 
 bp = Blueprint("openapi", __name__)
 
@@ -76,7 +79,39 @@ def build(app: Flask) -> APISpec:
         }
         path = re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         spec.path(path=path, operations=operations, parameters=_path_params(rule.arguments))
+    for prefix in LIVE_PREFIXES:
+        spec.path(
+            path=f"{prefix}/tenants/{{tenant_id}}/events",
+            operations={"get": _live_operation(prefix)},
+            parameters=_path_params(["tenant_id"]),
+        )
     return spec
+
+
+def _live_operation(prefix: str) -> dict[str, Any]:
+    """The stream, served by the live process (`python -m provisioner.live`) on this path."""
+    return {
+        "summary": "Server-Sent Events of the workspace's status (served by the live process)",
+        "description": (
+            "`event: status` (the body of …/status) on connect and after every change, "
+            "`event: idle` while the workspace has no run; `id:` is the status version "
+            "(`Last-Event-ID` on reconnect). Needs `?ticket=` from …/events/ticket."
+        ),
+        "operationId": f"live.events{'' if prefix.startswith('/api/v1') else '_legacy'}",
+        "tags": ["live"],
+        "parameters": [{"in": "query", "schema": EventsQuerySchema}],
+        "responses": {
+            "200": {"description": "text/event-stream"},
+            **{
+                code: {
+                    "description": ERRORS[code],
+                    "content": {"application/json": {"schema": "Error"}},
+                }
+                for code in ("401", "404", "429", "503")
+            },
+        },
+        **({"deprecated": True} if not prefix.startswith("/api/v1") else {}),
+    }
 
 
 def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, Any]:
@@ -87,10 +122,7 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
     if meta.get("response") is not None:
         success["content"] = {"application/json": {"schema": meta["response"]}}
     responses = {status: success}
-    responses.update(
-        {code: {"description": text, "content": {"application/json": {"schema": "Error"}}}
-         for code, text in ERRORS.items()}
-    )  # fmt: skip
+    responses.update(_errors(ERRORS))
     operation: dict[str, Any] = {
         "summary": doc,
         "operationId": endpoint,
@@ -109,6 +141,12 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
     if meta.get("query") is not None:
         operation["parameters"] = [{"in": "query", "schema": meta["query"]}]
     return operation
+
+
+def _errors(texts: dict[str, str]) -> dict[str, Any]:
+    """Error answers with the JSON error shape, by status code."""
+    error = {"application/json": {"schema": "Error"}}
+    return {code: {"description": text, "content": error} for code, text in texts.items()}
 
 
 def _path_params(names: Any) -> list[dict[str, Any]]:

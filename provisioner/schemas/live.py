@@ -11,6 +11,10 @@ class EventsQuerySchema(StrictSchema):
         validate=validate.Length(1, 2000),
         metadata={"description": "a stream ticket (…/events/ticket), for clients without headers"},
     )
+    last_event_id = fields.String(
+        load_default=None,
+        metadata={"description": "the version the client shows (as Last-Event-ID would say)"},
+    )
 
 
 class StreamTicketSchema(Schema):

@@ -35,3 +35,39 @@ def subject(token: str) -> uuid.UUID:
         return uuid.UUID(claims["sub"])
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(str(exc)) from None
+
+
+# Stream tickets: what EventSource (which sends no headers) opens a workspace's live stream
+# with. Issued by the API after it checked the caller may read the workspace; checked by the
+# live process without a database. Harmless in an access log: one workspace, one minute.
+TICKET_AUDIENCE = "provisioner:events"
+TICKET_TTL_SECONDS = 60
+
+
+def stream_ticket(secret: str, user_id: uuid.UUID, tenant_id: uuid.UUID) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "aud": TICKET_AUDIENCE,
+        "tenant": str(tenant_id),
+        "iat": now,
+        "exp": now + timedelta(seconds=TICKET_TTL_SECONDS),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def stream_ticket_user(secret: str, ticket: str, tenant_id: uuid.UUID) -> str:
+    """The user id of a valid, unexpired ticket for this workspace; InvalidToken otherwise."""
+    try:
+        claims = jwt.decode(
+            ticket,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=TICKET_AUDIENCE,
+            options={"require": ["sub", "aud", "tenant", "exp"]},
+        )
+        if uuid.UUID(str(claims["tenant"])) != tenant_id:
+            raise ValueError("a ticket of another workspace")
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise InvalidToken(str(exc)) from None
+    return str(claims["sub"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Flask, Response, render_template
+from flask import Blueprint, Flask, Response, current_app, render_template
 
 from provisioner import catalog
 
@@ -22,10 +22,11 @@ bp = Blueprint(
     static_url_path="/web/static",
 )
 
-# Scripts and styles come from these files only: nothing inline, nothing from elsewhere.
+# Scripts and styles come from these files only: nothing inline, nothing from elsewhere;
+# the page connects to the API and to the live process (LIVE_PUBLIC_URL, if elsewhere).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "form-action 'self'; frame-ancestors 'none'; connect-src 'self'{live}"
 )
 
 
@@ -43,12 +44,17 @@ def workspaces() -> str:
 
 @bp.get("/workspaces/<uuid:tenant_id>")
 def workspace(tenant_id: uuid.UUID) -> str:
-    return render_template("web/workspace.html", tenant_id=tenant_id)
+    return render_template(
+        "web/workspace.html", tenant_id=tenant_id, live_url=current_app.config["LIVE_PUBLIC_URL"]
+    )
 
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    live = current_app.config["LIVE_PUBLIC_URL"]
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+        live=f" {live}" if live else ""
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -30,13 +30,16 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server(app) -> Iterator[str]:
-    """The session's app behind werkzeug's threaded HTTP server (streams need threads)."""
+def live_server(app, live_process) -> Iterator[str]:
+    """The session's app behind werkzeug's threaded HTTP server; its pages open their
+    streams on the session's live process (another origin, as in the demo)."""
+    app.config["LIVE_PUBLIC_URL"] = live_process.url
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    app.config["LIVE_PUBLIC_URL"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -172,10 +172,10 @@ def test_cancel_stops_the_run_then_skip_and_continue_finish_it(
     expect(step(page, "open_pos_session").locator(".state-label")).to_have_text("Completed")
 
 
-def test_without_live_updates_the_page_polls_and_still_follows_the_run(
+def test_without_the_live_process_the_page_polls_and_still_follows_the_run(
     page, app, admin, worker, sim, monkeypatch, screenshot
 ):
-    monkeypatch.setitem(app.config, "REDIS_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    monkeypatch.setitem(app.config, "LIVE_PUBLIC_URL", "http://127.0.0.1:1")  # nobody there
     tenant = new_tenant()
     open_workspace(page, tenant.id, admin)
 

@@ -1,70 +1,43 @@
-"""Live updates: Redis pub/sub after commit, and the Server-Sent Events route (real services)."""
+"""Live updates end to end: transitions committed by the API and the workers, published once,
+read by the live process's streams (real live process, real Redis, real PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
+import requests
 
+from bench.common import free_port
 from provisioner.extensions import db
+from provisioner.live import protocol
 from provisioner.models import Run, RunStatus, Tenant
 from provisioner.models.types import utcnow
-from provisioner.observability import live
 from provisioner.orchestration import changes, runs, transitions
 from tests.helpers import new_tenant, start
 from tests.integration.conftest import Api, make_user
+from tests.live import LiveProcess, Stream
 
 pytestmark = pytest.mark.integration
 V1 = "/api/v1/provisioning/tenants"
 ALIAS = "/api/provisioning/tenants"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-class EventStream:
-    """Reads a streamed text/event-stream response one event at a time (comments skipped)."""
-
-    def __init__(self, response) -> None:
-        self.response = response
-        self._chunks: Iterator[bytes] = iter(response.response)
-        self._buffer = ""
-
-    def next(self) -> tuple[str, dict]:
-        while True:
-            block, sep, rest = self._buffer.partition("\n\n")
-            if sep:
-                self._buffer = rest
-                fields = dict(
-                    line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
-                )
-                if fields:
-                    return fields["event"], json.loads(fields["data"])
-                continue
-            self._buffer += next(self._chunks).decode()
-
-    def until(self, done, timeout: float = 60) -> list[tuple[str, dict]]:
-        """Events until `done(kind, data)` holds; fails after `timeout` seconds."""
-        deadline, seen = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            seen.append(self.next())
-            if done(*seen[-1]):
-                return seen
-        raise AssertionError(f"no such event within {timeout} s: {seen[-3:]}")
-
-    def close(self) -> None:
-        self.response.close()
-
-
-def open_stream(api: Api, prefix: str, tenant_id) -> EventStream:
+def open_stream(api: Api, live: LiveProcess, prefix: str, tenant_id) -> Stream:
     issued = api.post(f"{prefix}/{tenant_id}/events/ticket")
     assert issued.status_code == 200, issued.json
-    response = api.client.get(
-        f"{prefix}/{tenant_id}/events?ticket={issued.json['ticket']}", buffered=False
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.mimetype == "text/event-stream"
-    return EventStream(response)
+    stream = Stream(live, f"{prefix}/{tenant_id}/events?ticket={issued.json['ticket']}")
+    assert stream.status == 200
+    assert stream.response.getheader("Content-Type") == "text/event-stream"
+    return stream
 
 
 def finished_run(tenant, **fields) -> Run:
@@ -75,25 +48,31 @@ def finished_run(tenant, **fields) -> Run:
     return run
 
 
-def test_the_stream_needs_a_bearer_token_or_a_ticket_for_that_workspace(app_ctx, client):
+def test_the_stream_needs_a_ticket_for_that_workspace(app_ctx, client, live_process):
     tenant, other = new_tenant(), new_tenant()
-    admin = Api(client, make_user(admin=True))
-    stranger = Api(client, make_user())
+    admin, stranger = Api(client, make_user(admin=True)), Api(client, make_user())
 
-    assert client.get(f"{V1}/{tenant.id}/events").status_code == 401
-    assert client.get(f"{V1}/{tenant.id}/events?ticket=forged").status_code == 401
-    bearer = client.get(f"{V1}/{tenant.id}/events?ticket={admin.token}")
-    assert bearer.status_code == 401  # an access token is not a stream ticket
-    elsewhere = admin.post(f"{V1}/{other.id}/events/ticket").json["ticket"]
-    assert client.get(f"{V1}/{tenant.id}/events?ticket={elsewhere}").status_code == 401
     assert client.post(f"{V1}/{tenant.id}/events/ticket").status_code == 401
     assert stranger.post(f"{V1}/{tenant.id}/events/ticket").status_code == 404
-    assert stranger.get(f"{V1}/{tenant.id}/events").status_code == 404
-    unknown = client.get(f"{V1}/{tenant.id}/events?ticket=x&token=y")
-    assert unknown.status_code == 422
+    elsewhere = admin.post(f"{V1}/{other.id}/events/ticket").json["ticket"]
+    refusals = {
+        "": "unauthorized",
+        "?ticket=forged": "unauthorized",
+        f"?ticket={elsewhere}": "unauthorized",
+        f"?ticket={admin.token}": "unauthorized",  # an access token is not a stream ticket
+    }
+    for query, code in refusals.items():
+        stream = Stream(live_process, f"{V1}/{tenant.id}/events{query}")
+        assert (stream.status, stream.error()["error"]["code"]) == (401, code), query
+    bearer = Stream(
+        live_process,
+        f"{V1}/{tenant.id}/events",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    assert (bearer.status, bearer.error()["error"]["code"]) == (401, "ticket_required")
 
 
-def test_a_ticket_is_short_lived_and_reads_one_workspace(app_ctx, client):
+def test_a_ticket_is_short_lived_and_is_no_access_token(app_ctx, client):
     tenant = new_tenant()
     issued = Api(client, make_user(admin=True)).post(f"{ALIAS}/{tenant.id}/events/ticket")
 
@@ -106,19 +85,19 @@ def test_a_ticket_is_short_lived_and_reads_one_workspace(app_ctx, client):
 
 
 @pytest.mark.parametrize("prefix", [V1, ALIAS])
-def test_the_stream_sends_the_state_then_each_committed_change(app_ctx, client, sim, prefix):
+def test_the_stream_sends_the_state_then_each_committed_change(
+    app_ctx, client, sim, live_process, prefix
+):
     # Should a worker run this session, the run stays active until the test cancels it.
     sim.add_fault(kind="latency", seconds=5, method="POST", path="^/api/resource/Company$")
     tenant = new_tenant()
     tenant_id = tenant.id
-    api = Api(client, make_user(admin=True))
-    stream = open_stream(api, prefix, tenant_id)
+    stream = open_stream(Api(client, make_user(admin=True)), live_process, prefix, tenant_id)
     try:
         assert stream.next() == (
             "idle",
             {"tenant_id": str(tenant_id), "message": "not provisioned yet"},
         )
-
         run_id = start(db.session.get(Tenant, tenant_id))
         kind, status = stream.next()
         assert kind == "status"
@@ -129,19 +108,18 @@ def test_the_stream_sends_the_state_then_each_committed_change(app_ctx, client, 
         _, cancelled = stream.until(lambda _, data: data["status"] == "CANCELLED")[-1]
         assert cancelled["run_id"] == str(run_id)
         assert all(s["status"] != "running" for s in cancelled["steps"])
+        assert int(stream.last_id) == db.session.get(Run, run_id).version
     finally:
         stream.close()
 
 
-def test_the_stream_follows_a_run_that_workers_execute(app_ctx, client, worker, sim):
+def test_the_stream_follows_a_run_that_workers_execute(app_ctx, client, worker, sim, live_process):
     tenant = new_tenant()
     api = Api(client, make_user(admin=True))
-    stream = open_stream(api, V1, tenant.id)
+    stream = open_stream(api, live_process, V1, tenant.id)
     try:
         assert stream.next()[0] == "idle"
-        started = api.post(f"{V1}/{tenant.id}/start", json={})
-        assert started.status_code == 202
-
+        assert api.post(f"{V1}/{tenant.id}/start", json={}).status_code == 202
         seen = stream.until(lambda _, data: data["status"] == "COMPLETED")
     finally:
         stream.close()
@@ -151,44 +129,84 @@ def test_the_stream_follows_a_run_that_workers_execute(app_ctx, client, worker, 
     assert {s["status"] for s in seen[-1][1]["steps"]} <= {"completed", "skipped"}
 
 
-def test_changes_are_published_after_commit_and_never_after_rollback(app_ctx, redis_url):
+def test_a_change_is_published_once_after_commit_and_never_after_rollback(app_ctx):
     tenant = new_tenant()
-    pubsub = redis.Redis.from_url(app_ctx.config["REDIS_URL"]).pubsub(
-        ignore_subscribe_messages=True
-    )
-    pubsub.subscribe(live.channel(tenant.id))
+    client = redis.Redis.from_url(app_ctx.config["REDIS_URL"])
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(protocol.channel(tenant.id))
     try:
-        rolled_back = finished_run(tenant)
-        rolled_back_id = rolled_back.id
+        finished_run(tenant)
         changes.rollback()
         committed = finished_run(tenant)
         changes.commit()
-
-        message = None
-        deadline = time.monotonic() + 10
-        while message is None and time.monotonic() < deadline:
+        messages = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not messages:
             message = pubsub.get_message(timeout=1)
+            if message:
+                messages.append(protocol.State.from_message(message["data"]))
     finally:
         pubsub.close()
-    assert message is not None
-    assert json.loads(message["data"]) == {"tenant_id": str(tenant.id), "run_id": str(committed.id)}
-    assert rolled_back_id != committed.id
+    db.session.expire_all()
+    stored = db.session.get(Run, committed.id)
+    assert [(m.version, m.event) for m in messages] == [(stored.version, "status")]
+    assert json.loads(messages[0].data) == stored.status_doc  # the snapshot, as committed
+    held = client.hgetall(protocol.state_key(tenant.id))
+    assert int(held[b"version"]) == stored.version
 
 
 @pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672//", "redis://127.0.0.1:1/0"])
-def test_without_redis_the_stream_is_503_and_transitions_still_commit(
-    app_ctx, client, monkeypatch, url
-):
+def test_without_redis_transitions_still_commit(app_ctx, monkeypatch, url):
     monkeypatch.setitem(app_ctx.config, "REDIS_URL", url)
     tenant = new_tenant()
-    api = Api(client, make_user(admin=True))
-
-    assert api.post(f"{V1}/{tenant.id}/events/ticket").status_code == 200
-    answer = api.get(f"{V1}/{tenant.id}/events")
-    assert answer.status_code == 503
-    assert answer.json["error"]["code"] == "live_unavailable"
-
     run_id = finished_run(tenant).id
     changes.commit()  # publishing fails quietly; the change is kept
     db.session.expire_all()
-    assert db.session.get(Run, run_id) is not None
+    assert db.session.get(Run, run_id).status_doc is not None
+
+
+@pytest.fixture
+def web(app, tmp_path):
+    """The API as the demo runs it: gunicorn, 1 worker x 8 threads."""
+    port = free_port()
+    log = tmp_path / "web.log"
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8", "wsgi:app"],
+        cwd=ROOT, env=dict(os.environ), stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/healthz", timeout=5)
+            break
+        except requests.RequestException:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_fifty_open_streams_hold_no_api_thread(app_ctx, client, live_process, web):
+    """Before the live process, 10 streams on this web process made a status call time out."""
+    tenant, api = new_tenant(), Api(client, make_user(admin=True))
+    start(tenant)
+    viewers = [Api(client, make_user(admin=True)) for _ in range(5)]  # 10 pages each
+    streams = [open_stream(viewers[i % 5], live_process, V1, tenant.id) for i in range(50)]
+    try:
+        assert all(s.next()[0] == "status" for s in streams)
+        headers = {"Authorization": f"Bearer {api.token}"}
+
+        def status_call(_: int) -> int:
+            return requests.get(
+                f"{web}{V1}/{tenant.id}/status", headers=headers, timeout=20
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            assert list(pool.map(status_call, range(40))) == [200] * 40
+    finally:
+        for stream in streams:
+            stream.close()

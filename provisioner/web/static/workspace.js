@@ -1,10 +1,11 @@
 // The workspace page: a workspace's provisioning, live.
 //
 // Only server state is drawn. State comes from one ordered source at a time: the
-// Server-Sent Events stream (each frame read from the database after a committed change)
-// or, while the stream is down, a sequential poll of …/status every 2 s. Switching
+// Server-Sent Events stream of the live process (one frame per committed change) or,
+// while the stream cannot be opened, a sequential poll of …/status every 2 s. Switching
 // between them drops answers still in flight from the other, so an older state never
-// replaces a newer one. Buttons send commands and show their refusals; what the command
+// replaces a newer one. A stream that ends (its time is up, or it was dropped) is opened
+// again at once with a fresh ticket and the version shown, so nothing is sent twice. Buttons send commands and show their refusals; what the command
 // changed arrives through the same stream or poll. The latest verification is read when
 // the page opens and whenever the run's status changes (a repair run verifies when it
 // ends), and every 2 s while one is under way.
@@ -23,6 +24,7 @@ import {
 const $ = (id) => document.getElementById(id);
 const tenantId = $("main").dataset.tenantId;
 const BASE = `/api/v1/provisioning/tenants/${tenantId}`;
+const LIVE = $("main").dataset.liveUrl || ""; // the live process's origin, if not this one
 const POLL_MS = 2000;
 const MAX_RECONNECT_MS = 30000;
 const JOBS_POLL_MS = 5000; // while a site job is under way
@@ -52,6 +54,7 @@ let generation = 0; // bumped whenever polling stops: its late answers are dropp
 let pollTimer = null;
 let reconnectTimer = null;
 let reconnectDelay = 1000;
+let lastEventId = ""; // the version of the state shown, as the stream numbers it
 let jobsTimer = null;
 let logRunId = null;
 let lastLogId = 0;
@@ -81,16 +84,32 @@ async function connect() {
     issued = { ok: false };
   }
   if (!issued.ok) return fallBack();
-  const stream = new EventSource(`${BASE}/events?ticket=${encodeURIComponent(issued.data.ticket)}`);
+  const query = new URLSearchParams({ ticket: issued.data.ticket });
+  if (lastEventId) query.set("last_event_id", lastEventId);
+  const stream = new EventSource(`${LIVE}${BASE}/events?${query}`);
+  let opened = false;
   source = stream;
   stream.addEventListener("open", () => {
     if (source !== stream) return;
+    opened = true;
     reconnectDelay = 1000;
     showMode("live");
   });
-  stream.addEventListener("status", (event) => source === stream && render(JSON.parse(event.data)));
-  stream.addEventListener("idle", () => source === stream && render(null));
-  stream.addEventListener("error", () => source === stream && fallBack());
+  const receive = (state) => (event) => {
+    if (source !== stream) return;
+    lastEventId = event.lastEventId;
+    render(state(event));
+  };
+  stream.addEventListener("status", receive((event) => JSON.parse(event.data)));
+  stream.addEventListener("idle", receive(() => null));
+  // EventSource would reconnect with the same (by then expired) ticket: open a new one.
+  stream.addEventListener("error", () => {
+    if (source !== stream) return;
+    if (opened) {
+      closeStream();
+      reconnectTimer = setTimeout(connect, 250);
+    } else fallBack();
+  });
 }
 
 function fallBack() {
@@ -456,6 +475,7 @@ async function loadJobs() {
 async function start() {
   stopUpdates();
   shown = undefined;
+  lastEventId = "";
   let tenant;
   try {
     tenant = await api("GET", `/api/v1/tenants/${tenantId}`);

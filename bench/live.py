@@ -1,0 +1,136 @@
+"""Part: the live process under many streams (goals of issue 12, never asserted in tests).
+
+One live process (`python -m provisioner.live`) on a private `redis-server` (so that it can
+be restarted without touching the machine's Redis), the streams held by `bench/sse.py` in
+this driver process (which shares the 2 cores). Figures: RSS at 1,000 and 5,000 streams,
+the time a published frame takes to reach 99 % / 100 % of 5,000 streams, `GET …/status`
+p99 on the API at 200 req/s (open loop) while the streams are open, and the time until
+every one of 1,000 streams has the state again after a Redis restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import redis
+
+from bench.api import HOST, start_gunicorn
+from bench.common import BIN, LOG_DIR, Proc, free_port, pct, purge_queue, rss_mib
+from bench.context import Bench
+from bench.loadgen import http_request, open_loop
+from bench.sse import SseStream, open_many, wait_until
+from provisioner.live.publisher import publish_status
+
+V1 = "/api/v1/provisioning/tenants"
+
+
+def _private_redis(port: int) -> subprocess.Popen[bytes]:
+    argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", str(LOG_DIR)]  # fmt: skip
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("private redis-server did not start")
+
+
+def _ticket(tenant: str, user: str) -> str:
+    claims = {"sub": user, "aud": "provisioner:events", "tenant": tenant,
+              "exp": datetime.now(UTC) + timedelta(minutes=10)}  # fmt: skip
+    return jwt.encode(claims, os.environ["SECRET_KEY"], algorithm="HS256")
+
+
+def run(bench: Bench, *, streams: int = 5000, restart_streams: int = 1000) -> dict[str, Any]:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    redis_port, live_port = free_port(), free_port()
+    private = [_private_redis(redis_port)]  # the one running now is the last
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "LIVE_PORT": str(live_port), "LIVE_HOST": "127.0.0.1",
+           "LIVE_MAX_STREAMS_PER_USER": str(streams)}  # fmt: skip
+    live = Proc("live", [str(BIN / "python"), "-m", "provisioner.live"], env)
+    live.wait_for_http(f"http://127.0.0.1:{live_port}/healthz")
+    try:
+        return asyncio.run(_measure(bench, live, live_port, redis_port, private,
+                                    streams, restart_streams))  # fmt: skip
+    finally:
+        live.stop()
+        private[-1].terminate()
+        private[-1].wait()
+
+
+async def _measure(  # noqa: PLR0917
+    bench: Bench,
+    live: Proc,
+    port: int,
+    redis_port: int,
+    private: list[subprocess.Popen[bytes]],
+    n: int,
+    n_restart: int,
+) -> dict[str, Any]:
+    client = redis.Redis(port=redis_port)
+    tenant = str(uuid.uuid4())
+    publish_status(client, tenant, None, 1, {"tenant_id": tenant, "pad": "x" * 3000})
+    out: dict[str, Any] = {"streams": n, "rss_idle_mib": round(rss_mib(live.pid), 1)}
+    held: list[SseStream] = []
+    for size in (1000, n):
+        paths = [f"{V1}/{tenant}/events?ticket={_ticket(tenant, 'bench')}"] * (size - len(held))
+        held += await open_many(port, paths, concurrency=500)
+        await wait_until(lambda h=held: all(s.events for s in h), 120, f"{size} streams")
+        await asyncio.sleep(1)
+        out[f"rss_{size}_mib"] = round(rss_mib(live.pid), 1)
+    out["open"] = sum(s.is_open for s in held)
+    fanouts = []
+    for version in range(2, 7):
+        sent = time.perf_counter()
+        publish_status(client, tenant, None, version, {"tenant_id": tenant, "pad": "y" * 3000})
+        await wait_until(lambda v=str(version): all(s.last_id == v for s in held), 60, "fan-out")
+        lat = [(s.events[-1].received - sent) * 1000 for s in held]
+        fanouts.append((pct(lat, 99), max(lat)))
+        await asyncio.sleep(0.5)
+    out["fanout_p99_ms"] = round(sorted(f[0] for f in fanouts)[2], 1)
+    out["fanout_max_ms"] = round(sorted(f[1] for f in fanouts)[2], 1)
+    out["status_open_200"] = await _status_while_open(bench)
+    for s in held[n_restart:]:
+        s.close()
+    kept = held[:n_restart]
+    await wait_until(lambda: all(len(s.events) == 6 for s in kept), 10, "settled")
+    private[-1].terminate()
+    private[-1].wait()
+    began = time.perf_counter()
+    private.append(_private_redis(redis_port))
+    await wait_until(lambda: all(len(s.events) >= 7 for s in kept), 60, "the state again")
+    out["restart_streams"] = n_restart
+    out["restart_all_state_again_s"] = round(time.perf_counter() - began, 2)
+    out["restart_open"] = sum(s.is_open for s in kept)
+    for s in kept:
+        s.close()
+    print(f"  live: {out}", flush=True)
+    return out
+
+
+async def _status_while_open(bench: Bench) -> dict[str, Any]:
+    """The API's status route at 200 req/s (open loop) on the shipped 2x8 gunicorn."""
+    tenant = bench.tenants(1, "Live")[0]
+    bench.start_runs([tenant])
+    purge_queue(bench.queue)
+    headers = {"Authorization": f"Bearer {bench.token}", "Accept": "application/json"}
+    raw = http_request("GET", f"{V1}/{tenant}/status", HOST, headers)
+    proc, port = start_gunicorn(2, 8)
+    try:
+        result = await open_loop(HOST, port, lambda _i: raw, rate=200.0, seconds=4)
+    finally:
+        proc.stop()
+    return result.summary()
