@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,7 +123,10 @@ def statuses(stream: SseStream) -> list[str]:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run a scenario's event loop in a thread of its own: the browser tests' Playwright keeps
+    one running in the main thread for the whole session."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_one_published_frame_reaches_300_streams_and_never_goes_back(live, private_redis, runs_db):
