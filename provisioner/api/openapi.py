@@ -18,7 +18,9 @@ from marshmallow import Schema
 from provisioner.schemas.errors import ErrorSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
-DOCUMENTED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
+DOCUMENTED_PREFIXES = ("/api/", "/iam/", "/healthz", "/readyz", "/metrics")
+# Routes in the dialect of the platform's existing page (`schemas.dialects`).
+PAGE_PREFIXES = ("/api/provisioning/", "/api/iam/", "/iam/")
 PUBLIC = {"/api/v1/auth/login", "/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"}
 ERRORS = {
     "400": "Malformed request",
@@ -40,11 +42,19 @@ def documented(
     query: type[Schema] | None = None,
     response: type[Schema] | Schema | None = None,
     status: int = 200,
+    conditional: bool = False,
 ) -> Callable[[F], F]:
-    """Attach the request and response schemas of a view for the OpenAPI document."""
+    """Attach the request and response schemas of a view for the OpenAPI document
+    (`conditional`: it answers with an ETag, and 304 to an If-None-Match that holds it)."""
 
     def mark(view: F) -> F:
-        view.openapi = {"body": body, "query": query, "response": response, "status": status}  # type: ignore[attr-defined]
+        view.openapi = {  # type: ignore[attr-defined]
+            "body": body,
+            "query": query,
+            "response": response,
+            "status": status,
+            "conditional": conditional,
+        }
         return view
 
     return mark
@@ -87,6 +97,9 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
     if meta.get("response") is not None:
         success["content"] = {"application/json": {"schema": meta["response"]}}
     responses = {status: success}
+    if meta.get("conditional"):
+        success["headers"] = _ETAG
+        responses["304"] = {"description": "Not modified (the ETag matched)", "headers": _ETAG}
     responses.update(
         {code: {"description": text, "content": {"application/json": {"schema": "Error"}}}
          for code, text in ERRORS.items()}
@@ -97,8 +110,8 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
         "tags": [endpoint.split(".", maxsplit=1)[0]],
         "responses": responses,
     }
-    if rule.startswith("/api/provisioning/"):
-        operation["deprecated"] = True  # the unversioned alias of the v1 route
+    if rule.startswith(PAGE_PREFIXES):
+        operation["deprecated"] = True  # the page's dialect; new clients use /api/v1
     if rule not in PUBLIC:
         operation["security"] = [{"bearer": []}]
     if meta.get("body") is not None:
@@ -108,7 +121,19 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
         }
     if meta.get("query") is not None:
         operation["parameters"] = [{"in": "query", "schema": meta["query"]}]
+    if meta.get("conditional"):
+        operation["parameters"] = [*operation.get("parameters", []), _IF_NONE_MATCH]
     return operation
+
+
+_IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the ETag of an earlier answer: 304 while it is still the current one",
+}
+_ETAG = {"ETag": {"description": "strong; changes with every change", "schema": {"type": "string"}}}
 
 
 def _path_params(names: Any) -> list[dict[str, Any]]:
