@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from flask import Response, jsonify, request
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from provisioner import signals
@@ -45,21 +45,31 @@ def conditional_answer(tenant_id: uuid.UUID, dialect: Dialect) -> Response | Non
     is conditional, and then only when the caller's tag is not the current one.
     """
     wanted = request.if_none_match
-    columns = (Run.id, Run.version) if wanted else (Run.id, Run.version, Run.status_doc)
-    latest = (
-        select(*columns).where(Run.tenant_id == tenant_id).order_by(Run.created_at.desc()).limit(1)
-    )
-    head = db.session.execute(latest).first()
+    latest = _LATEST_HEAD if wanted else _LATEST_DOC
+    head = db.session.execute(latest, {"tenant_id": tenant_id}).first()
     if head is None:
         return None
     if wanted:
         if wanted.contains(_tag(head.version)):  # strong comparison: a weak tag never matches
             return _tagged(Response(status=304), head.version)
-        head = db.session.execute(
-            select(Run.id, Run.version, Run.status_doc).where(Run.id == head.id)
-        ).one()
+        head = db.session.execute(_DOC, {"run_id": head.id}).one()
     doc = head.status_doc if head.status_doc is not None else _build_and_keep(head.id, head.version)
     return _tagged(jsonify(dialects.status_document(doc, dialect)), head.version)
+
+
+def _latest(*columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(Run.tenant_id == bindparam("tenant_id"))
+        .order_by(Run.created_at.desc())
+        .limit(1)
+    )
+
+
+# Built once: a status read only binds its parameters.
+_LATEST_HEAD = _latest(Run.id, Run.version)
+_LATEST_DOC = _latest(Run.id, Run.version, Run.status_doc)
+_DOC = select(Run.id, Run.version, Run.status_doc).where(Run.id == bindparam("run_id"))
 
 
 def _tag(version: int) -> str:
@@ -68,7 +78,7 @@ def _tag(version: int) -> str:
 
 def _tagged(response: Response, version: int) -> Response:
     response.set_etag(_tag(version))
-    response.headers["Cache-Control"] = "no-cache"  # keep it, but ask again each time
+    response.headers["Cache-Control"] = "private, no-cache"  # kept by the caller, asked again
     return response
 
 

@@ -234,7 +234,7 @@ def test_status_answers_304_while_the_callers_etag_is_current(admin_api, sim, pr
     etag = first.headers["ETag"]
     assert first.status_code == 200
     assert etag == f'"{db.session.get(Run, run_id).version}"'  # strong: no W/
-    assert first.headers["Cache-Control"] == "no-cache"
+    assert first.headers["Cache-Control"] == "private, no-cache"
 
     same = conditional_status(admin_api, prefix, tenant.id, etag)
     assert same.status_code == 304
