@@ -84,6 +84,13 @@ def page_status(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def page_document(data: dict[str, Any]) -> dict[str, Any]:
+    """What a stream sends about a workspace, in the page's terms: a status document
+    translated, the idle document of a workspace without a run as it is (the live process's
+    translation of its `status` and `idle` frames)."""
+    return page_status(data) if "steps" in data else data
+
+
 def page_log_entry(event: dict[str, Any]) -> dict[str, Any]:
     """One step event (`schemas.run.RunEventSchema`'s dump) as an entry of the page's log."""
     return {

@@ -58,6 +58,12 @@ def test_the_page_status_names_its_steps_and_knows_no_pending():
     assert dialects.status_document(doc, Dialect.PROVISIONER) is doc
 
 
+def test_stream_frames_translate_status_and_keep_idle():
+    idle = {"tenant_id": "t-1", "message": "not provisioned yet"}
+    assert dialects.page_document(idle) is idle
+    assert dialects.page_document(document()) == dialects.page_status(document())
+
+
 def test_a_running_or_finished_run_keeps_its_own_current_step():
     running = dialects.page_status(document("IN_PROGRESS", "create_warehouses"))
     assert running["current_step"] == "step_4_warehouses"
