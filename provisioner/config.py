@@ -58,6 +58,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "ENGINE_CONNECT_TIMEOUT": _float(env, "ENGINE_CONNECT_TIMEOUT", 3.05),
         "ENGINE_READ_TIMEOUT": _float(env, "ENGINE_READ_TIMEOUT", 30.0),
         "ENGINE_HEALTH_TTL": _float(env, "ENGINE_HEALTH_TTL", 45.0),
+        # Creating a workspace asks the engine's health first; no answer in this long (s):
+        # the engine counts as offline and the workspace waits for a start.
+        "ENGINE_PROBE_TIMEOUT": _float(env, "ENGINE_PROBE_TIMEOUT", 3.0),
         # At most this many calls in flight per engine site across all workers (0 = no cap),
         # counted in Redis; a call waits up to ENGINE_SLOT_WAIT s for a slot, then retries.
         "ENGINE_MAX_CONCURRENCY": _int(env, "ENGINE_MAX_CONCURRENCY", 0),

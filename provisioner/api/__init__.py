@@ -18,6 +18,7 @@ from provisioner.api import (
     verification,
     webhooks,
 )
+from provisioner.schemas.dialects import Dialect
 
 
 def register(app: Flask) -> None:
@@ -30,9 +31,15 @@ def register(app: Flask) -> None:
     app.register_blueprint(tenants.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(jobs.bp)
-    app.register_blueprint(provisioning.blueprint("provisioning", "/api/v1/provisioning"))
-    # The platform's workspace page already calls the unversioned paths.
-    app.register_blueprint(provisioning.blueprint("provisioning_legacy", "/api/provisioning"))
+    app.register_blueprint(
+        provisioning.blueprint("provisioning", "/api/v1/provisioning", Dialect.PROVISIONER)
+    )
+    # The platform's workspace page already calls the unversioned paths, in its own dialect.
+    app.register_blueprint(
+        provisioning.blueprint("provisioning_legacy", "/api/provisioning", Dialect.PAGE)
+    )
+    app.register_blueprint(tenants.page_blueprint("iam", "/iam"))
+    app.register_blueprint(tenants.page_blueprint("iam_api", "/api/iam"))
     app.register_blueprint(live.blueprint("live", "/api/v1/provisioning"))
     app.register_blueprint(live.blueprint("live_legacy", "/api/provisioning"))
     app.register_blueprint(verification.bp)

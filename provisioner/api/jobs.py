@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from provisioner.api.access import (
@@ -46,8 +47,18 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/v1/provisioning/jobs")
 @mutating
 @authenticated
 def create():
-    """Start a site job (create_site, delete_site, backup_site) for a workspace."""
-    data = load_json(JobCreateSchema())
+    """Start a site job (create_site, delete_site, backup_site) for a workspace (by default
+    the caller's, when the caller belongs to exactly one)."""
+    try:
+        data, errors = load_json(JobCreateSchema()), {}
+    except ValidationError as exc:
+        data, errors = dict(exc.valid_data or {}), exc.normalized_messages()
+    if data.get("tenant_id") is None and "tenant_id" not in errors:
+        data["tenant_id"] = _only_workspace()
+        if data["tenant_id"] is None:
+            errors["tenant_id"] = ["required unless you belong to exactly one workspace"]
+    if errors:
+        raise ValidationError(errors)
     tenant = tenant_for(str(data["tenant_id"]), Need.STEER)
     job = jobs.create(tenant, JobType(data["job_type"]), actor())
     return JobSchema().dump(job), 201
@@ -109,6 +120,15 @@ def cancel(job_id: str):
     load_json(EmptySchema())
     job = jobs.cancel(job.id, actor())
     return JobSchema().dump(job)
+
+
+def _only_workspace() -> uuid.UUID | None:
+    """The one workspace the caller is a member of, if there is exactly one."""
+    mine = db.session.execute(
+        select(Membership.tenant_id).where(Membership.user_id == current_user().id).limit(2)
+    ).scalars()
+    ids = list(mine)
+    return ids[0] if len(ids) == 1 else None
 
 
 def _job_for(job_id: str, need: Need) -> SiteJob:

@@ -19,7 +19,9 @@ from provisioner.schemas.errors import ErrorSchema
 from provisioner.schemas.live import EventsQuerySchema
 
 F = TypeVar("F", bound=Callable[..., Any])
-DOCUMENTED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
+DOCUMENTED_PREFIXES = ("/api/", "/iam/", "/healthz", "/readyz", "/metrics")
+# Routes in the dialect of the platform's existing page (`schemas.dialects`).
+PAGE_PREFIXES = ("/api/provisioning/", "/api/iam/", "/iam/")
 PUBLIC = {"/api/v1/auth/login", "/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"}
 ERRORS = {
     "400": "Malformed request",
@@ -43,11 +45,19 @@ def documented(
     query: type[Schema] | None = None,
     response: type[Schema] | Schema | None = None,
     status: int = 200,
+    conditional: bool = False,
 ) -> Callable[[F], F]:
-    """Attach the request and response schemas of a view for the OpenAPI document."""
+    """Attach the request and response schemas of a view for the OpenAPI document
+    (`conditional`: it answers with an ETag, and 304 to an If-None-Match that holds it)."""
 
     def mark(view: F) -> F:
-        view.openapi = {"body": body, "query": query, "response": response, "status": status}  # type: ignore[attr-defined]
+        view.openapi = {  # type: ignore[attr-defined]
+            "body": body,
+            "query": query,
+            "response": response,
+            "status": status,
+            "conditional": conditional,
+        }
         return view
 
     return mark
@@ -122,6 +132,9 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
     if meta.get("response") is not None:
         success["content"] = {"application/json": {"schema": meta["response"]}}
     responses = {status: success}
+    if meta.get("conditional"):
+        success["headers"] = _ETAG
+        responses["304"] = {"description": "Not modified (the ETag matched)", "headers": _ETAG}
     responses.update(_errors(ERRORS))
     operation: dict[str, Any] = {
         "summary": doc,
@@ -129,8 +142,8 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
         "tags": [endpoint.split(".", maxsplit=1)[0]],
         "responses": responses,
     }
-    if rule.startswith("/api/provisioning/"):
-        operation["deprecated"] = True  # the unversioned alias of the v1 route
+    if rule.startswith(PAGE_PREFIXES):
+        operation["deprecated"] = True  # the page's dialect; new clients use /api/v1
     if rule not in PUBLIC:
         operation["security"] = [{"bearer": []}]
     if meta.get("body") is not None:
@@ -140,6 +153,8 @@ def _operation(rule: str, endpoint: str, view: Callable[..., Any]) -> dict[str, 
         }
     if meta.get("query") is not None:
         operation["parameters"] = [{"in": "query", "schema": meta["query"]}]
+    if meta.get("conditional"):
+        operation["parameters"] = [*operation.get("parameters", []), _IF_NONE_MATCH]
     return operation
 
 
@@ -147,6 +162,16 @@ def _errors(texts: dict[str, str]) -> dict[str, Any]:
     """Error answers with the JSON error shape, by status code."""
     error = {"application/json": {"schema": "Error"}}
     return {code: {"description": text, "content": error} for code, text in texts.items()}
+
+
+_IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the ETag of an earlier answer: 304 while it is still the current one",
+}
+_ETAG = {"ETag": {"description": "strong; changes with every change", "schema": {"type": "string"}}}
 
 
 def _path_params(names: Any) -> list[dict[str, Any]]:

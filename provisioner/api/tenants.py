@@ -1,8 +1,14 @@
-"""Workspaces: create one (and start provisioning it), list them, read one."""
+"""Workspaces: create one (and start provisioning it), list them, read one.
+
+Creation is also served in the page's dialect at `/iam/tenants` and `/api/iam/tenants`
+(`page_blueprint`), where the provisioning status it answers names the page's steps.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from provisioner.api.access import (
@@ -14,16 +20,26 @@ from provisioner.api.access import (
     load_query,
     tenant_for,
 )
+from provisioner.api.dialects import speaking
 from provisioner.api.errors import ApiError
 from provisioner.api.limits import mutating
 from provisioner.api.openapi import documented
 from provisioner.api.pages import paginate
-from provisioner.engine import EngineCredentials
+from provisioner.engine import EngineClient, EngineCredentials
+from provisioner.engine.errors import (
+    EngineError,
+    EngineTimeout,
+    EngineUnreachable,
+    TransientEngineError,
+)
+from provisioner.engine.health import health_cache
 from provisioner.errors import QueueUnavailable
 from provisioner.extensions import db
 from provisioner.models import AuditEntry, Membership, Tenant
 from provisioner.orchestration import audit, engines, runs
+from provisioner.schemas import dialects
 from provisioner.schemas.common import PageQuerySchema, page_of
+from provisioner.schemas.dialects import Dialect
 from provisioner.schemas.tenant import (
     AuditEntrySchema,
     EngineConnectionSchema,
@@ -39,11 +55,23 @@ TenantPageSchema = page_of(TenantSchema, "TenantPageSchema")
 AuditPageSchema = page_of(AuditEntrySchema, "AuditPageSchema")
 
 
+WAITING = (
+    "the engine is offline ({reason}); the workspace waits: start provisioning "
+    "(POST …/tenants/<id>/start) once the engine answers again"
+)
+
+
+def page_blueprint(name: str, prefix: str) -> Blueprint:
+    """Workspace creation as the platform's page calls it (`POST <prefix>/tenants`)."""
+    page = Blueprint(name, __name__, url_prefix=prefix)
+    page.add_url_rule("/tenants", view_func=speaking(Dialect.PAGE, create), methods=["POST"])
+    return page
+
+
 @documented(body=TenantCreateSchema, response=TenantCreatedSchema, status=201)
-@bp.post("")
 @mutating
 @authenticated
-def create():
+def create(dialect: Dialect):
     """Create a workspace (its owner and membership) and start provisioning it."""
     data = load_json(TenantCreateSchema())
     user = current_user()
@@ -54,17 +82,54 @@ def create():
     db.session.commit()
     provisioning, note = None, None
     if data["provision"]:
-        try:
-            run = runs.start(
-                tenant, runs.StartRequest(options={"template": data["category"]}), actor()
-            )
-            provisioning = run.status_doc
-        except QueueUnavailable:
-            note = "the task queue is unreachable; start provisioning again shortly"
-    body = {"tenant": TenantSchema().dump(tenant), "provisioning": provisioning}
+        provisioning, note = _provision(tenant, data["category"])
+    body: dict[str, Any] = {
+        "tenant": TenantSchema().dump(tenant),
+        "provisioning": provisioning and dialects.status_document(provisioning, dialect),
+    }
     if note:
         body["provisioning_note"] = note
     return body, 201
+
+
+bp.add_url_rule("", view_func=speaking(Dialect.PROVISIONER, create), methods=["POST"])
+
+
+def _provision(tenant: Tenant, template: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """Start FULL_POS for a new workspace: its status document, or why it waits."""
+    offline = _engine_offline(tenant)
+    if offline:
+        return None, WAITING.format(reason=offline)
+    try:
+        run = runs.start(tenant, runs.StartRequest(options={"template": template}), actor())
+    except QueueUnavailable:
+        return None, "the task queue is unreachable; start provisioning again shortly"
+    return run.status_doc, None
+
+
+def _engine_offline(tenant: Tenant) -> str | None:
+    """Why the workspace's engine cannot take work now, or None when it can.
+
+    Offline means the engine health check (the one the check_engine step makes, cached for
+    ENGINE_HEALTH_TTL) gets no answer within ENGINE_PROBE_TIMEOUT seconds, or an answer that
+    says "busy" (429, 502-504). An engine that answers but refuses (wrong key, no
+    permission) is not offline: the run's first step fails and says why.
+    """
+    timeout = current_app.config["ENGINE_PROBE_TIMEOUT"]
+    client = EngineClient(
+        engines.credentials_for(tenant), connect_timeout=timeout, read_timeout=timeout
+    )
+    try:
+        health_cache.check(client, current_app.config["ENGINE_HEALTH_TTL"])
+    except EngineTimeout:
+        return f"no answer within {timeout:g} s"
+    except EngineUnreachable:
+        return "it cannot be reached"
+    except TransientEngineError as exc:  # in our words: the engine's own text is not trusted
+        return f"it answered {exc.status}" if exc.status else "it is busy"
+    except (EngineError, ValueError):
+        return None
+    return None
 
 
 @documented(query=PageQuerySchema, response=TenantPageSchema)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from typing import Any
+
+from marshmallow import fields, post_dump, validate
 
 from provisioner.models import JobStatus, JobType
 from provisioner.schemas.common import PageQuerySchema, Schema, StrictSchema, page_of
@@ -10,7 +12,10 @@ JOB_STATUS = validate.OneOf([s.value for s in JobStatus])
 
 
 class JobCreateSchema(StrictSchema):
-    tenant_id = fields.UUID(required=True)
+    tenant_id = fields.UUID(
+        load_default=None,
+        metadata={"description": "optional when the caller belongs to exactly one workspace"},
+    )
     job_type = fields.String(required=True, validate=JOB_TYPE)
 
 
@@ -35,6 +40,16 @@ class JobSchema(Schema):
     created_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the platform's name of finished_at: when the job ended"},
+    )
+
+    @post_dump
+    def _completed_at(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["completed_at"] = data.get("finished_at")
+        return data
 
 
 class JobEventSchema(Schema):

@@ -7,10 +7,20 @@ from marshmallow import fields, validate
 from provisioner import catalog
 from provisioner.models import Run, RunStep
 from provisioner.orchestration.plans import PLAN_NAMES
-from provisioner.schemas.common import Schema, StrictSchema
+from provisioner.schemas.common import Schema, StrictSchema, page_of
+from provisioner.schemas.dialects import PAGE_STEP_IDS, step_name
 from provisioner.steps import BY_NAME, STEP_NAMES
 
-STEP_NAME = validate.OneOf(STEP_NAMES)
+
+class StepField(fields.String):
+    """A step named in either vocabulary (`create_company` or `step_2_company`); it loads
+    as Provisioner's name."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.OneOf([*STEP_NAMES, *PAGE_STEP_IDS.values()]), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return step_name(super()._deserialize(value, attr, data, **kwargs))
 
 
 class StartSchema(StrictSchema):
@@ -27,18 +37,18 @@ class StartSchema(StrictSchema):
         metadata={"description": "business template; defaults to the tenant's category"},
     )
     steps = fields.List(
-        fields.String(validate=STEP_NAME),
+        StepField(),
         load_default=None,
         metadata={"description": "the steps of a CUSTOM plan"},
     )
 
 
 class RetrySchema(StrictSchema):
-    step = fields.String(load_default=None, validate=STEP_NAME)
+    step = StepField(load_default=None, allow_none=True)
 
 
 class SkipSchema(StrictSchema):
-    step = fields.String(required=True, validate=STEP_NAME)
+    step = StepField(required=True)
 
 
 class EmptySchema(StrictSchema):
@@ -99,6 +109,9 @@ class RunSummarySchema(Schema):
     created_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+RunPageSchema = page_of(RunSummarySchema, "RunPageSchema")
 
 
 class RunStatusSchema(RunSummarySchema):

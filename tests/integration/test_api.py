@@ -8,12 +8,17 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from provisioner.models import Role
-from tests.helpers import new_tenant, wait_run
+from provisioner.extensions import db
+from provisioner.models import Role, Run, latest_run
+from provisioner.orchestration import runs
+from provisioner.schemas import dialects
+from provisioner.schemas.run import status_document
+from tests.helpers import new_tenant, start, wait_run
 from tests.integration.conftest import Api, join, make_user
 
 pytestmark = pytest.mark.integration
 V1 = "/api/v1/provisioning/tenants"
+PAGE = "/api/provisioning/tenants"
 
 
 def workspace(**overrides):
@@ -146,15 +151,17 @@ def test_second_start_while_active_is_409(admin_api):
     assert second.json["error"]["details"]["run_id"] == first.json["run_id"]
 
 
-def test_status_and_legacy_alias_agree(admin_api, worker, sim):
+def test_status_in_both_dialects_agree(admin_api, worker, sim):
     tenant_id = admin_api.post("/api/v1/tenants", json=workspace(provision=True)).json["tenant"][
         "id"
     ]
     wait_run(admin_api.get(f"{V1}/{tenant_id}/status").json["run_id"])  # a worker may be up
     v1 = admin_api.get(f"{V1}/{tenant_id}/status")
-    legacy = admin_api.get(f"/api/provisioning/tenants/{tenant_id}/status")
-    assert v1.status_code == legacy.status_code == 200
-    assert v1.json == legacy.json
+    page = admin_api.get(f"{PAGE}/{tenant_id}/status")
+    assert v1.status_code == page.status_code == 200
+    assert page.json == dialects.page_status(v1.json)
+    assert [s["name"] for s in page.json["steps"]][:2] == ["step_0_engine_check", "step_2_company"]
+    assert v1.headers["ETag"] == page.headers["ETag"]
     for key in ("run_id", "status", "current_step", "progress", "steps_completed", "total_steps",
                 "steps", "errors", "started_at", "finished_at"):  # fmt: skip
         assert key in v1.json
@@ -205,3 +212,100 @@ def test_tenant_list_is_paginated(admin_api):
     assert len(page["items"]) == 2
     assert page["total"] >= 3
     assert admin_api.get("/api/v1/tenants?size=1000").status_code == 422
+
+
+def finished_run(tenant):
+    """A run that no worker changes any more (cancelled at once)."""
+    run_id = start(tenant, "BASIC")
+    runs.cancel(run_id, "tests")
+    return run_id
+
+
+def conditional_status(api: Api, prefix: str, tenant_id, tag: str | None = None):
+    headers = {**api._headers(), **({"If-None-Match": tag} if tag is not None else {})}
+    return api.client.get(f"{prefix}/{tenant_id}/status", headers=headers)
+
+
+@pytest.mark.parametrize("prefix", [V1, PAGE])
+def test_status_answers_304_while_the_callers_etag_is_current(admin_api, sim, prefix):
+    tenant = new_tenant()
+    run_id = finished_run(tenant)
+    first = conditional_status(admin_api, prefix, tenant.id)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200
+    assert etag == f'"{db.session.get(Run, run_id).version}"'  # strong: no W/
+    assert first.headers["Cache-Control"] == "private, no-cache"
+
+    same = conditional_status(admin_api, prefix, tenant.id, etag)
+    assert same.status_code == 304
+    assert same.data == b""
+    assert same.headers["ETag"] == etag
+    assert conditional_status(admin_api, prefix, tenant.id, f'"nope", {etag}').status_code == 304
+
+    for other in ('"0"', f"W/{etag}", "garbage", ""):
+        fresh = conditional_status(admin_api, prefix, tenant.id, other)
+        assert fresh.status_code == 200, other
+        assert fresh.json == first.json
+        assert fresh.headers["ETag"] == etag
+
+    assert admin_api.post(f"{V1}/{tenant.id}/continue", json={}).status_code == 202  # changes
+    assert admin_api.post(f"{V1}/{tenant.id}/cancel", json={}).status_code == 200
+    changed = conditional_status(admin_api, prefix, tenant.id, etag)
+    assert changed.status_code == 200
+    assert changed.json["status"] == "CANCELLED"
+    assert changed.json != first.json
+    assert changed.headers["ETag"] != etag
+    assert (
+        conditional_status(admin_api, prefix, tenant.id, changed.headers["ETag"]).status_code == 304
+    )
+    stranger = Api(admin_api.client, make_user())
+    hidden = conditional_status(stranger, prefix, tenant.id, changed.headers["ETag"])
+    assert hidden.status_code == 404  # the tag opens nothing
+
+
+def test_the_snapshot_is_the_document_built_afresh_after_real_runs(admin_api, worker, sim):
+    customer = "^/api/resource/Customer$"
+    sim.add_fault(kind="error", status=417, exc_type="ValidationError", method="POST",
+                  path=customer, message="no customer today", count=1)  # fmt: skip
+    tenant = new_tenant()
+    wait_run(start(tenant, include_demo_data=True))  # fails at the customer
+    admin_api.post(f"{V1}/{tenant.id}/retry", json={"step": "create_walk_in_customer"})
+    wait_run(latest_run(tenant.id).id)
+
+    served = admin_api.get(f"{V1}/{tenant.id}/status")
+
+    db.session.expire_all()
+    run = latest_run(tenant.id, with_steps=True)
+    assert run.status == "COMPLETED"
+    assert served.json == status_document(run)
+    assert served.headers["ETag"] == f'"{run.version}"'
+
+
+def test_a_run_without_a_snapshot_is_built_answered_and_kept(admin_api, sim):
+    tenant = new_tenant()
+    run_id = finished_run(tenant)
+    expected = admin_api.get(f"{V1}/{tenant.id}/status").json
+    db.session.execute(db.update(Run).where(Run.id == run_id).values(status_doc=db.null()))
+    db.session.commit()  # as a run from before migration 0005 is
+
+    answer = admin_api.get(f"{V1}/{tenant.id}/status")
+
+    assert answer.status_code == 200
+    assert answer.json == expected
+    kept = db.session.execute(db.select(Run.status_doc).where(Run.id == run_id)).scalar_one()
+    assert kept == expected
+
+
+def test_a_stale_build_never_overwrites_a_newer_snapshot(app_ctx, sim):
+    from provisioner.api import status as snapshots
+
+    tenant = new_tenant()
+    run_id = finished_run(tenant)
+    version = db.session.get(Run, run_id).version
+    db.session.execute(db.update(Run).where(Run.id == run_id).values(status_doc=db.null()))
+    db.session.commit()
+
+    snapshots._build_and_keep(run_id, version - 1)  # a change came in since it was read
+
+    stored = db.session.execute(db.select(Run.status_doc).where(Run.id == run_id)).scalar_one()
+    assert stored is None
