@@ -3,8 +3,8 @@
 `event: status` / `event: idle` and their `data` are exactly today's; `id:` carries the
 version (what `Last-Event-ID` gives back on reconnect). Dialects: the versioned route's
 documents go as they are; the unversioned `/api/provisioning/…` route's go through
-`DIALECTS["legacy"]`, identity for now (another issue brings the step vocabulary
-translation `document -> document`).
+`DIALECTS["legacy"]`: the page's step identifiers and shapes (`schemas.dialects`), the
+same translation the unversioned `…/status` route makes.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioner.live.protocol import State, compact
+from provisioner.schemas.dialects import page_document
 
 Translate = Callable[[Any], Any]
-DIALECTS: dict[str, Translate | None] = {"v1": None, "legacy": None}
+DIALECTS: dict[str, Translate | None] = {"v1": None, "legacy": page_document}
 
 
 def chunk(payload: bytes) -> bytes:
