@@ -98,5 +98,5 @@ def setup() -> Bench:
         upgrade()
         user = create_user(f"admin-{RUN_ID}@example.com", "admin-password", is_admin=True)
         db.session.commit()
-        token, _ttl = tokens.issue(user.id)
+        token, _ttl = tokens.issue(user.id, user.token_version)
         return Bench(app=app, token=token, user_id=user.id)

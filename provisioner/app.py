@@ -12,6 +12,7 @@ from provisioner import config
 from provisioner.celery_app import celery_init_app
 from provisioner.extensions import db, migrate
 from provisioner.observability import logging as json_logging
+from provisioner.security import startup
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -24,6 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(overrides or {})
     app.config["CELERY"].update(overrides.pop("CELERY", {}))
     app.config.update(overrides)
+    startup.check(app.config)  # no SECRET_KEY, no service (docs/SECURITY.md)
     json_logging.init_app(app)
 
     db.init_app(app)

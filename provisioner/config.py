@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/provisioner"
-DEFAULT_SECRET_KEY = "dev-only-secret-change-me"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -44,9 +43,6 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     db_url = database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL))
     broker = env.get("CELERY_BROKER_URL", DEFAULT_BROKER_URL)
     return {
-        "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
-        # Fernet key for secrets at rest; derived from SECRET_KEY when not given.
-        "ENCRYPTION_KEY": env.get("ENCRYPTION_KEY"),
         "SQLALCHEMY_DATABASE_URI": db_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(db_url),
         "TOKEN_TTL_SECONDS": _int(env, "TOKEN_TTL_SECONDS", 3600),
@@ -98,15 +94,6 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "VERIFY_LOST_AFTER": _float(env, "VERIFY_LOST_AFTER", 3600.0),
         "VERIFY_AUTO_REPAIR": _bool(env, "VERIFY_AUTO_REPAIR"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-        # Rate limits of mutating routes (flask-limiter syntax), kept in Redis.
-        "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER", "120/minute"),
-        "RATE_LIMIT_PER_TENANT": env.get("RATE_LIMIT_PER_TENANT", "30/minute"),
-        # If Redis is down the limits fall back to per-process counts rather than refusing.
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or _redis_or(broker, "memory://"),
-        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "provisioner"),
-        "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Site lifecycle jobs: `simulator` (its admin API at ERPNEXT_URL) or `bench` (on the
         # engine host, whose workers consume BENCH_QUEUE). New sites: <slug>.<SITE_DOMAIN>.
         "SITE_BACKEND": env.get("SITE_BACKEND", "simulator"),
@@ -116,9 +103,14 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "BENCH_DIR": env.get("BENCH_DIR", "/home/frappe/frappe-bench"),
         "BENCH_TIMEOUT": _float(env, "BENCH_TIMEOUT", 900.0),  # per command; new-site ~85 s
         "BENCH_DB_ROOT_PASSWORD": env.get("BENCH_DB_ROOT_PASSWORD", ""),
+        # The MariaDB superuser bench signs in as (root often has socket auth only), and
+        # extra `bench new-site` flags, e.g. --mariadb-user-host-login-scope=%.
+        "BENCH_DB_ROOT_USERNAME": env.get("BENCH_DB_ROOT_USERNAME", ""),
+        "BENCH_NEW_SITE_FLAGS": env.get("BENCH_NEW_SITE_FLAGS", ""),
         # Where the engine host serves its sites (chosen by Host header); else ERPNEXT_URL.
         "BENCH_SITE_URL": env.get("BENCH_SITE_URL") or None,
         **_live_settings(env, broker),
+        **security_settings(env, broker),
         "CELERY": celery_settings(env, broker),
     }
 
@@ -149,6 +141,41 @@ def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         # Longest wait between two attempts to resubscribe after Redis went away (s).
         "LIVE_REDIS_BACKOFF_MAX": _float(env, "LIVE_REDIS_BACKOFF_MAX", 5.0),
     }
+
+
+def security_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
+    """Secrets, limits and outbound-call policy (docs/SECURITY.md); checked at start-up by
+    `security.startup.check`."""
+    return {
+        # Required (no default): signs access tokens. At least 32 characters.
+        "SECRET_KEY": env.get("SECRET_KEY", ""),
+        # Fernet keys for secrets at rest, comma-separated, the newest first: it encrypts,
+        # all of them decrypt. Empty: one key derived from SECRET_KEY.
+        "ENCRYPTION_KEY": env.get("ENCRYPTION_KEY", ""),
+        # Request bodies larger than this (bytes) are refused with 413 before being read.
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none).
+        "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
+        # Rate limits (`limits` syntax), counted after the caller is known: mutating calls
+        # per user and per workspace; failed logins per account and per client address.
+        "RATE_LIMIT_PER_USER": env.get("RATE_LIMIT_PER_USER", "120/minute"),
+        "RATE_LIMIT_PER_TENANT": env.get("RATE_LIMIT_PER_TENANT", "30/minute"),
+        "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "10/15 minutes"),
+        "LOGIN_FAILURES_PER_ADDRESS": env.get("LOGIN_FAILURES_PER_ADDRESS", "30/15 minutes"),
+        # Where the counters live; if it is down they fall back to per-process counts.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or _redis_or(broker, "memory://"),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "provisioner"),
+        # Engines workspace owners may pick (host or host:port, `*.domain` for a domain);
+        # the default engine's host (ERPNEXT_URL, BENCH_SITE_URL) is always one of them.
+        "ENGINE_ALLOWED_HOSTS": _list(env, "ENGINE_ALLOWED_HOSTS"),
+        # Networks (CIDR) that engine and webhook calls may reach although they are not
+        # public (loopback, private, link-local …). Empty: public addresses only.
+        "OUTBOUND_ALLOWED_NETWORKS": _list(env, "OUTBOUND_ALLOWED_NETWORKS"),
+    }
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
@@ -218,5 +245,15 @@ def engine_options(url: str) -> dict[str, Any]:
     """SQLAlchemy engine options for the database URL (the app's and the live process's)."""
     if url.startswith("sqlite"):
         # The embedded demo: several processes share one file; wait for locks instead of failing.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "hide_parameters": True,
+        }
+    # hide_parameters: a failed statement's error (and so the log) never shows its values.
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_recycle": 1800,
+        "hide_parameters": True,
+    }

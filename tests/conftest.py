@@ -43,7 +43,13 @@ TEST_ENV = {
     # limit tests lower these on the app. Counters live in Redis under a per-session prefix.
     "RATE_LIMIT_PER_USER": "100000/minute",
     "RATE_LIMIT_PER_TENANT": "100000/minute",
+    "LOGIN_FAILURES_PER_ACCOUNT": "100000/minute",
+    "LOGIN_FAILURES_PER_ADDRESS": "100000/minute",
     "RATELIMIT_KEY_PREFIX": f"{QUEUE}-limits",
+    # The simulator and the tests' webhook receivers listen on 127.0.0.1, which outbound
+    # calls may not reach by default; this allows that one address (and not 127.0.0.2 …,
+    # which the SSRF tests use as the "internal service").
+    "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32",
 }
 
 

@@ -10,6 +10,7 @@ from provisioner.api import (
     jobs,
     limits,
     live,
+    members,
     metrics,
     openapi,
     ops,
@@ -29,6 +30,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(tenants.bp)
+    app.register_blueprint(members.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(

@@ -12,6 +12,7 @@ from flask import g, request
 from marshmallow import Schema
 from sqlalchemy import select
 
+from provisioner.api import limits
 from provisioner.api.errors import ApiError
 from provisioner.extensions import db
 from provisioner.models import Membership, Role, Tenant, User
@@ -22,14 +23,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Need(StrEnum):
     READ = "read"
-    STEER = "steer"  # start, retry, continue, skip, cancel, site jobs
+    STEER = "steer"  # start, retry, continue, skip, cancel, site jobs, engine, members
 
 
 STEERING_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+PLATFORM_ADMIN = "platform_admin"  # `g.role` of a platform admin
 
 
 def authenticated(view: F) -> F:
-    """Require a valid bearer token; the user is then `g.user`."""
+    """Require a valid bearer token of an enabled user at the token's version; the user is
+    then `g.user` (the one query of the user row checks all three)."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,13 +40,16 @@ def authenticated(view: F) -> F:
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("a bearer token is required")
         try:
-            user_id = tokens.subject(token.strip())
+            subject = tokens.subject(token.strip())
         except tokens.InvalidToken:
             raise _unauthorized("the token is invalid or has expired") from None
-        user = db.session.get(User, user_id)
+        user = db.session.get(User, subject.user_id)
         if user is None:
             raise _unauthorized("the token's user no longer exists")
+        if user.disabled or user.token_version != subject.version:
+            raise _unauthorized("the token has been revoked; sign in again")
         g.user = user
+        limits.spend_user(user.id)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -54,23 +60,35 @@ def current_user() -> User:
 
 
 def tenant_for(tenant_id: str, need: Need) -> Tenant:
-    """The tenant if the caller may see it (404 otherwise) and do `need` on it (403 otherwise)."""
+    """The tenant if the caller may see it (404 otherwise) and do `need` on it (403
+    otherwise). The caller's role is then `g.role`; a mutating route spends the
+    workspace's rate-limit budget here, once access is established."""
     user = current_user()
-    tenant = db.session.get(Tenant, _uuid(tenant_id))
+    if user.disabled:  # also for stream tickets (api/live.py), which carry no token version
+        raise _unauthorized("the account is disabled")
+    tenant = db.session.get(Tenant, id_or_404(tenant_id, "workspace"))
     if tenant is None:
         raise _not_found()
     if user.is_admin:
-        return tenant
-    role = db.session.execute(
-        select(Membership.role).where(
-            Membership.user_id == user.id, Membership.tenant_id == tenant.id
-        )
-    ).scalar_one_or_none()
-    if role is None:
-        raise _not_found()  # no existence leak
-    if need == Need.STEER and role not in STEERING_ROLES:
-        raise ApiError(403, "forbidden", f"a {role} of this workspace may only read it")
+        g.role = PLATFORM_ADMIN
+    else:
+        role = db.session.execute(
+            select(Membership.role).where(
+                Membership.user_id == user.id, Membership.tenant_id == tenant.id
+            )
+        ).scalar_one_or_none()
+        if role is None:
+            raise _not_found()  # no existence leak
+        if need == Need.STEER and role not in STEERING_ROLES:
+            raise ApiError(403, "forbidden", f"a {role} of this workspace may only read it")
+        g.role = role
+    limits.spend_tenant(tenant.id)
     return tenant
+
+
+def may_steer() -> bool:
+    """Whether the caller may steer the workspace `tenant_for` last gave (and see its URLs)."""
+    return g.get("role") in (PLATFORM_ADMIN, *STEERING_ROLES)
 
 
 def actor() -> str:
@@ -82,7 +100,10 @@ def load_json(schema: Schema) -> dict[str, Any]:
     if not request.get_data(cache=True):
         raw: Any = {}
     else:
-        raw = request.get_json(silent=True)
+        try:
+            raw = request.get_json(silent=True)
+        except RecursionError:
+            raise ApiError(400, "bad_request", "the body is nested too deeply") from None
         if raw is None:
             raise ApiError(400, "bad_request", "the body is not valid JSON")
     if not isinstance(raw, dict):
@@ -94,15 +115,20 @@ def load_query(schema: Schema) -> dict[str, Any]:
     return schema.load(request.args.to_dict())
 
 
-def _uuid(value: str) -> uuid.UUID:
+def id_or_404(value: str, what: str) -> uuid.UUID:
+    """A UUID from the URL; anything else names nothing: 404 "no such <what>"."""
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise _not_found() from None
+        raise not_found(what) from None
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"no such {what}")
 
 
 def _not_found() -> ApiError:
-    return ApiError(404, "not_found", "no such workspace")
+    return not_found("workspace")
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -8,9 +8,10 @@ from typing import Any
 from flask import Flask, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnavailable
+from provisioner.security.urls import UrlRefused
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,15 @@ def register(app: Flask) -> None:
     @app.errorhandler(PlanError)
     def _plan(exc: PlanError):
         return _reply(422, "validation_error", str(exc), {exc.field: [str(exc)]})
+
+    @app.errorhandler(UrlRefused)
+    def _url(exc: UrlRefused):
+        return _reply(422, "validation_error", exc.message, {exc.field: [exc.message]})
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return _reply(413, "payload_too_large", f"the body is larger than {limit} bytes")
 
     @app.errorhandler(Conflict)
     def _conflict(exc: Conflict):

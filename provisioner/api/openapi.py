@@ -29,6 +29,7 @@ ERRORS = {
     "403": "The caller's role does not allow this",
     "404": "No such resource, or not visible to the caller",
     "409": "Not allowed in the current state (the state is in details)",
+    "413": "The body is larger than MAX_CONTENT_LENGTH",
     "422": "Invalid fields (each named in details)",
     "429": "Rate limited (see Retry-After)",
     "503": "Database or task queue unavailable",

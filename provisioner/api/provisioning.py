@@ -120,8 +120,9 @@ def logs(dialect: Dialect, tenant_id: str):
     tenant = tenant_for(tenant_id, Need.READ)
     query = load_query(LogQuerySchema())
     run_id = query["run_id"] or _latest(tenant).id
-    if query["run_id"] and db.session.get(Run, run_id) is None:
-        raise ApiError(404, "not_found", "no such run")
+    run = db.session.get(Run, run_id) if query["run_id"] else None
+    if query["run_id"] and (run is None or run.tenant_id != tenant.id):
+        raise ApiError(404, "not_found", "no such run")  # another workspace's: the same answer
     stmt = (
         select(RunEvent)
         .join(Run)

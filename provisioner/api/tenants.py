@@ -18,6 +18,7 @@ from provisioner.api.access import (
     current_user,
     load_json,
     load_query,
+    may_steer,
     tenant_for,
 )
 from provisioner.api.dialects import speaking
@@ -157,7 +158,7 @@ def show(tenant_id: str):
 @bp.get("/<tenant_id>/engine")
 @authenticated
 def engine(tenant_id: str):
-    """Which ERPNext site the workspace uses (never its credentials)."""
+    """Which ERPNext site the workspace uses (never its credentials; members see no URL)."""
     return _engine_view(tenant_for(tenant_id, Need.READ))
 
 
@@ -166,11 +167,16 @@ def engine(tenant_id: str):
 @mutating
 @authenticated
 def set_engine(tenant_id: str):
-    """Point the workspace at its own ERPNext site (future runs use it)."""
+    """Point the workspace at its own ERPNext site (future runs use it).
+
+    Owners pick one of the platform's engines; only platform admins may name another. No
+    one may name the shared site or another workspace's site (docs/SECURITY.md)."""
     tenant = tenant_for(tenant_id, Need.STEER)
     data = load_json(EngineConnectionSchema())
-    engines.assign_site(tenant, EngineCredentials(**data))
-    audit.record(tenant, actor(), "engine.set", data["url"], site=data["site"])
+    credentials = EngineCredentials(**data)
+    engines.check_choice(tenant, credentials, platform_admin=current_user().is_admin)
+    engines.assign_site(tenant, credentials)
+    audit.record(tenant, actor(), "engine.set", url=data["url"], site=data["site"])
     db.session.commit()
     return _engine_view(tenant)
 
@@ -192,14 +198,29 @@ def clear_engine(tenant_id: str):
 @bp.get("/<tenant_id>/audit")
 @authenticated
 def audit_log(tenant_id: str):
-    """Who did what to the workspace, newest first."""
+    """Who did what to the workspace, newest first (members see no URLs in it)."""
     tenant = tenant_for(tenant_id, Need.READ)
     query = load_query(PageQuerySchema())
     stmt = select(AuditEntry).where(AuditEntry.tenant_id == tenant.id)
-    return AuditPageSchema().dump(paginate(stmt, query, AuditEntry.id.desc()))
+    page = AuditPageSchema().dump(paginate(stmt, query, AuditEntry.id.desc()))
+    if not may_steer():
+        page["items"] = [_without_urls(entry) for entry in page["items"]]
+    return page
 
 
 def _engine_view(tenant: Tenant) -> dict:
+    url = tenant.engine_url if may_steer() else None
     return EngineSchema().dump(
-        {"own_site": tenant.has_own_site, "url": tenant.engine_url, "site": tenant.engine_site}
+        {"own_site": tenant.has_own_site, "url": url, "site": tenant.engine_site}
     )
+
+
+def _without_urls(entry: dict) -> dict:
+    """An audit entry as a read-only member sees it: no URL anywhere in it."""
+    details = {k: v for k, v in (entry.get("details") or {}).items() if not _url_like(k, v)}
+    target = None if _url_like("target", entry.get("target")) else entry.get("target")
+    return {**entry, "target": target, "details": details or None}
+
+
+def _url_like(key: str, value: object) -> bool:
+    return "url" in key.lower() or (isinstance(value, str) and "://" in value)

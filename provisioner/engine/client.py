@@ -3,6 +3,8 @@
 One pooled `requests.Session` per process and engine URL; connect and read timeouts on
 every call; `token key:secret` auth; the site chosen by `Host`/`X-Frappe-Site-Name`;
 the correlation id of the current work sent as a header so the engine's logs line up.
+A client given a `Guard` connects only to addresses it permits, checked on every connection
+(security/urls.py: an engine URL a platform admin set, whose DNS may change).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from requests.adapters import HTTPAdapter
 
 from provisioner.engine import throttle
 from provisioner.engine.errors import (
+    DestinationNotAllowed,
     EngineRequestError,
     NotFound,
     classify_exception,
     classify_response,
 )
 from provisioner.observability import context
+from provisioner.security.urls import DestinationRefused, Guard, GuardedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +53,22 @@ class EngineCredentials:
 
 
 class _Sessions:
-    """One pooled session per (process, engine URL): connections are reused, never shared
-    across a fork."""
+    """One pooled session per (process, engine URL, guard): connections are reused, never
+    shared across a fork."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[tuple[int, str], requests.Session] = {}
+        self._sessions: dict[tuple[int, str, Guard | None], requests.Session] = {}
 
-    def get(self, base_url: str) -> requests.Session:
-        key = (os.getpid(), base_url)
+    def get(self, base_url: str, guard: Guard | None) -> requests.Session:
+        key = (os.getpid(), base_url, guard)
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+                pool: dict[str, Any] = {"pool_connections": 4, "pool_maxsize": 16, "max_retries": 0}
+                adapter = HTTPAdapter(**pool) if guard is None else GuardedAdapter(guard, **pool)
+                session.trust_env = guard is None  # no proxy setting bypasses a guard
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 self._sessions[key] = session
@@ -81,9 +87,11 @@ class EngineClient:
         *,
         connect_timeout: float = 3.05,
         read_timeout: float = 30.0,
+        guard: Guard | None = None,
     ) -> None:
         self.credentials = credentials
         self.timeout = (connect_timeout, read_timeout)
+        self.guard = guard
         self._base = credentials.url.rstrip("/")
 
     # -- documents -------------------------------------------------------------------------
@@ -207,7 +215,7 @@ class EngineClient:
         # A slot of the site's concurrency cap (if any), leased for as long as the call may take.
         try:
             with throttle.slot(self.credentials.site_key, lease=sum(timeout) + 5):
-                response = _sessions.get(self._base).request(
+                response = _sessions.get(self._base, self.guard).request(
                     method,
                     self._base + path,
                     params=params,
@@ -219,13 +227,16 @@ class EngineClient:
             error = classify_exception(exc, label)
             log.warning("engine call failed", extra={"engine_request": label, "error": str(error)})
             raise error from None
+        except DestinationRefused as exc:
+            raise DestinationNotAllowed(str(exc), request=label) from None
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         log.debug(
             "engine call",
             extra={"engine_request": label, "status": response.status_code, "ms": elapsed_ms},
         )
         if not response.ok:
-            raise classify_response(response, label)
+            creds = self.credentials
+            raise classify_response(response, label, secrets=(creds.api_key, creds.api_secret))
         try:
             payload = response.json()
         except ValueError:

@@ -3,6 +3,10 @@
 Transient errors are worth retrying as they are (the engine or the network was busy);
 permanent ones repeat forever until something changes (bad data, missing permission).
 ERPNext's 500s are not automatically transient: most are caused by the request itself.
+
+What an engine answers is not trusted: a message is taken only from an ERPNext error body
+(one with `exc_type`), never from the text of anything else (an HTML page, another
+service's JSON), and credentials are cut out of it before anyone stores it.
 """
 
 from __future__ import annotations
@@ -10,9 +14,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import requests
+
+from provisioner.security import scrub
 
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
 # Database lock trouble on the engine's side: the same request succeeds when made again.
@@ -39,6 +47,7 @@ class EngineError(Exception):
         request: str | None = None,
         retry_after: float | None = None,
     ) -> None:
+        message = scrub.text(message)
         super().__init__(message)
         self.message = message
         self.status = status
@@ -106,12 +115,17 @@ class DuplicateEntry(PermanentEngineError):
     """409: a document with that name exists already."""
 
 
+
 class ValidationFailed(PermanentEngineError):
     """417: ERPNext refused the document (validation, missing field, broken link)."""
 
 
 class EngineRequestError(PermanentEngineError):
     """Any other answer: a 500 caused by the request, or a status nobody expects."""
+
+
+class DestinationNotAllowed(PermanentEngineError):
+    """The engine's host resolved to an address this service may not call (SSRF guard)."""
 
 
 _BY_STATUS: dict[int, type[PermanentEngineError]] = {
@@ -166,15 +180,21 @@ def _server_messages(raw: Any) -> list[str]:
     return messages
 
 
-def classify_response(response: requests.Response, request: str) -> EngineError:
-    """Turn a non-2xx answer into the matching typed error."""
+def classify_response(
+    response: requests.Response, request: str, secrets: Iterable[str] = ()
+) -> EngineError:
+    """Turn a non-2xx answer into the matching typed error; `secrets` (the credentials the
+    request carried) never survive into its message."""
     status = response.status_code
     try:
         body = response.json()
     except ValueError:
         body = None
     exc_type = body.get("exc_type") if isinstance(body, dict) else None
-    message = engine_message(body, response.text[:300] or response.reason or f"HTTP {status}")
+    if isinstance(exc_type, str) and exc_type:
+        message = scrub.text(engine_message(body, exc_type), secrets)
+    else:
+        exc_type, message = None, _not_erpnext(status)
     kwargs: dict[str, Any] = {"status": status, "exc_type": exc_type, "request": request}
 
     if status == 429 or exc_type == "TooManyRequestsError":
@@ -186,6 +206,20 @@ def classify_response(response: requests.Response, request: str) -> EngineError:
     if status == 417 and exc_type == "LinkValidationError" and COMPANY_COLLISION.search(message):
         return EngineConflict(message, **kwargs)
     return _BY_STATUS.get(status, EngineRequestError)(message, **kwargs)
+
+
+def _not_erpnext(status: int) -> str:
+    """The message of an answer without an ERPNext error body: its text is not shown."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    if status == 404:
+        return (
+            f"{status} {phrase}, not an ERPNext answer: the site does not exist, "
+            "or the URL is not an ERPNext server"
+        )
+    return f"{status} {phrase}, not an ERPNext answer (its text is not shown)"
 
 
 def classify_exception(exc: requests.RequestException, request: str) -> EngineError:

@@ -3,6 +3,7 @@
 from provisioner.models.audit import AuditEntry
 from provisioner.models.job import JobStatus, JobType, SiteJob, SiteJobEvent
 from provisioner.models.run import Run, RunEvent, RunStep, latest_run
+from provisioner.models.site import Site, SiteState
 from provisioner.models.status import (
     ProvisioningStatus,
     Role,
@@ -31,8 +32,10 @@ __all__ = [
     "RunEvent",
     "RunStatus",
     "RunStep",
+    "Site",
     "SiteJob",
     "SiteJobEvent",
+    "SiteState",
     "StepStatus",
     "Tenant",
     "TenantStatus",

@@ -27,12 +27,25 @@ class User(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)  # platform admin: every tenant
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A disabled user cannot sign in, and their tokens stop working.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # In every token (`ver`); bumped to end all of the user's tokens at once.
+    token_version: Mapped[int] = mapped_column(default=0)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
     def set_password(self, password: str) -> None:
         # werkzeug's default is scrypt, a memory-hard KDF, with a random salt per hash.
         self.password_hash = generate_password_hash(password)
+        self.revoke_tokens()
+
+    def revoke_tokens(self) -> None:
+        """End every token issued so far (they carry the old version)."""
+        self.token_version = (self.token_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -8,9 +8,11 @@ request header (or makes one), binds it for the request and sends it back on the
 `orchestration.chain` stamps it on the chains the request publishes, the step task binds it
 again in the worker, and the engine client sends it to ERPNext.
 
-Secrets are masked twice: fields named like credentials are replaced, and credential-shaped
-text (`token key:secret`, `Bearer …`) is cut out of messages and tracebacks. Engine errors
-never carry the engine's own traceback (`exc`), see `engine/errors.py`.
+Secrets are masked twice, at any depth of a field's value (dicts and lists included): fields
+named like credentials are replaced, and credential-shaped text (`token key:secret`,
+`Bearer …`, `Basic …`, `api_secret=…`) is cut out of messages and tracebacks
+(`security/scrub.py`). Engine errors never carry the engine's own traceback (`exc`), see
+`engine/errors.py`.
 """
 
 from __future__ import annotations
@@ -28,13 +30,9 @@ from flask import Flask, Response, g, request
 from flask.logging import default_handler
 
 from provisioner.observability import context
+from provisioner.security import scrub
 
 HANDLER_NAME = "provisioner-json"
-REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"authorization|password|secret|api_key|cookie|signature", re.I)
-_SECRET_TEXT = re.compile(
-    r"(?P<scheme>\btoken\s+)\S+:\S+|(?P<bearer>\bbearer\s+)[A-Za-z0-9._~+/=-]{12,}", re.I
-)
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
 
@@ -68,11 +66,6 @@ def _celery_logging(loglevel: int | str | None = None, **_: Any) -> None:
     configure(loglevel or "INFO")
 
 
-def _scrub(text: str) -> str:
-    """`text` with credential-shaped parts replaced."""
-    return _SECRET_TEXT.sub(lambda m: (m["scheme"] or m["bearer"]) + REDACTED, text)
-
-
 def _formatter() -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
@@ -100,10 +93,10 @@ def _add_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if _SECRET_KEY.search(key):
-            event[key] = REDACTED
-        elif isinstance(value, str):
-            event[key] = _scrub(value)
+        if scrub.SECRET_NAME.search(key):
+            event[key] = scrub.REDACTED
+        elif isinstance(value, str | dict | list | tuple):
+            event[key] = scrub.tree(value)
     return event
 
 

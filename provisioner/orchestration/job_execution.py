@@ -3,6 +3,9 @@
 Every write is guarded by the job's status and task id as stored: a job cancelled (or
 handed to a newer task by a retry) is never touched by the old task again, and an outcome
 that arrives after a cancel is logged as ignored, never applied to the tenant.
+
+The site a job acts on comes from the site registry (`sites.registry`), never from the
+tenant's engine settings, which a workspace owner can change.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from sqlalchemy import select, update
 from provisioner import sites
 from provisioner.engine import EngineCredentials
 from provisioner.extensions import db
-from provisioner.models import JobStatus, JobType, SiteJob, Tenant, TenantStatus
+from provisioner.models import JobStatus, JobType, Site, SiteJob, SiteState, Tenant, TenantStatus
 from provisioner.models.job import ACTIVE_JOB_STATUSES
+from provisioner.models.site import REGISTERED
 from provisioner.models.types import utcnow
 from provisioner.orchestration import changes, engines
 from provisioner.orchestration.transitions import (
@@ -28,10 +32,25 @@ from provisioner.orchestration.transitions import (
     lock_tenant,
     set_job_status,
 )
-from provisioner.sites import SiteBackup, SiteCreated, SiteDeleted, SiteJobError, SiteOutcome
+from provisioner.security import scrub
+from provisioner.sites import (
+    SiteBackup,
+    SiteCreated,
+    SiteDeleted,
+    SiteJobError,
+    SiteOutcome,
+    SiteTaken,
+    registry,
+)
 
 log = logging.getLogger(__name__)
 MAX_LINE = 2000  # characters of one output line kept in the log
+# The registry states in which each job type may act on a tenant's site.
+ACTS_ON = {
+    JobType.CREATE_SITE: (SiteState.CREATING, SiteState.ACTIVE),  # ACTIVE: a retried, completed one
+    JobType.BACKUP_SITE: REGISTERED,
+    JobType.DELETE_SITE: (*REGISTERED, SiteState.DELETED),
+}
 
 
 @dataclass(frozen=True)
@@ -54,21 +73,21 @@ def claim(job_id: str, task_id: str, worker: str | None = None) -> Claim:
     if job.status not in ACTIVE_JOB_STATUSES:
         changes.rollback()
         return Claim(False, f"the job is {job.status}")
-    tenant = job.tenant
-    if job.job_type == JobType.CREATE_SITE:
-        site: str | None = sites.site_name(tenant.slug)
-    else:
-        site = tenant.engine_site
+    site = _site_of(job)
     if site is None:
-        error = sites.PermanentSiteError("the workspace has no site of its own")
+        error = sites.PermanentSiteError(
+            f"the site registry holds no site of this workspace that a {job.job_type} may act on"
+        )
         _record_failure(job, error)
         changes.commit()
         return Claim(False, error.message)
+    if job.job_type == JobType.DELETE_SITE and site.state == SiteState.ACTIVE:
+        registry.settle(site, SiteState.DELETING)
     job.attempts += 1
-    set_job_status(job, JobStatus.RUNNING, f"attempt {job.attempts}: {job.job_type} of {site}")
+    set_job_status(job, JobStatus.RUNNING, f"attempt {job.attempts}: {job.job_type} of {site.name}")
     job_event(job, "started", f"attempt {job.attempts} on {worker or 'a worker'}")
     changes.commit()
-    return Claim(True, "claimed", JobType(job.job_type), site)
+    return Claim(True, "claimed", JobType(job.job_type), site.name)
 
 
 class Reporter:
@@ -90,12 +109,25 @@ class Reporter:
         add_job_event(self.job_id, "step", message)
 
     def output(self, line: str) -> None:
-        add_job_event(self.job_id, "output", line[:MAX_LINE])
+        add_job_event(self.job_id, "output", scrub.text(line[:MAX_LINE]))
 
     def wanted(self) -> bool:
         row = db.session.execute(select(SiteJob.id).where(*self._ours())).first()
         changes.rollback()  # end the read's transaction
         return row is not None
+
+    def made_by_earlier_attempt(self) -> bool:
+        started = registry.creation_started(self.job_id)
+        changes.rollback()
+        return started
+
+    def record_creation_start(self) -> None:
+        job = lock_job(self.job_id)
+        if job is None or not _ours(job, self.task_id):
+            changes.rollback()
+            raise sites.JobCancelled("the job was cancelled before the site was made")
+        registry.start_creation(self.job_id)
+        changes.commit()
 
     def _ours(self) -> tuple[Any, ...]:
         return (
@@ -131,7 +163,7 @@ def complete(job_id: str, task_id: str, outcome: SiteOutcome) -> bool:
         )
         changes.commit()
         return False
-    _apply(lock_tenant(job.tenant_id), outcome)
+    _apply(lock_tenant(job.tenant_id), job, outcome)
     job.progress, job.result, job.error = 100, outcome.public(), None
     set_job_status(job, JobStatus.COMPLETED, _summary(outcome))
     job_event(job, "completed", _summary(outcome))
@@ -162,13 +194,34 @@ def _ours(job: SiteJob, task_id: str) -> bool:
     return job.task_id == task_id and job.status == JobStatus.RUNNING
 
 
+def _site_of(job: SiteJob) -> Site | None:
+    """The registered site the job acts on, if its state allows the job."""
+    if job.job_type == JobType.CREATE_SITE:
+        site = registry.of_job(job.id)
+    else:
+        site = registry.registered(job.tenant_id, ACTS_ON[JobType(job.job_type)])
+    if site is None or site.tenant_id != job.tenant_id:
+        return None
+    return site if site.state in ACTS_ON[JobType(job.job_type)] else None
+
+
 def _record_failure(job: SiteJob, exc: SiteJobError) -> None:
     job.error = exc.summary()
     set_job_status(job, JobStatus.FAILED, f"failed: {exc.message}")
     job_event(job, "failed", exc.message)
+    site = _site_of(job)
+    if site is None:
+        return
+    if job.job_type == JobType.CREATE_SITE and site.state == SiteState.CREATING:
+        registry.settle(site, SiteState.FAILED)
+        if isinstance(exc, SiteTaken):
+            site.creation_started_at = None  # whatever is there, no attempt of ours made it
+    elif job.job_type == JobType.DELETE_SITE and site.state == SiteState.DELETING:
+        registry.settle(site, SiteState.ACTIVE)  # as far as anyone knows it is still there
 
 
-def _apply(tenant: Tenant, outcome: SiteOutcome) -> None:
+def _apply(tenant: Tenant, job: SiteJob, outcome: SiteOutcome) -> None:
+    site = _site_of(job)
     if isinstance(outcome, SiteCreated):
         # From now on provisioning targets this site (engines.credentials_for).
         engines.assign_site(
@@ -176,8 +229,12 @@ def _apply(tenant: Tenant, outcome: SiteOutcome) -> None:
             EngineCredentials(outcome.url, outcome.api_key, outcome.api_secret, outcome.site),
         )
         tenant.status = TenantStatus.ACTIVE
+        if site is not None:
+            registry.settle(site, SiteState.ACTIVE)
     elif isinstance(outcome, SiteDeleted):
         tenant.status = TenantStatus.ARCHIVED
+        if site is not None:
+            registry.settle(site, SiteState.DELETED)
 
 
 def _summary(outcome: SiteOutcome) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from provisioner import sites
 from provisioner.errors import Conflict
 from provisioner.extensions import db
-from provisioner.models import JobStatus, JobType, Run, SiteJob, Tenant, TenantStatus
+from provisioner.models import JobStatus, JobType, Run, SiteJob, SiteState, Tenant, TenantStatus
 from provisioner.models.job import ACTIVE_JOB_STATUSES
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
@@ -28,9 +29,12 @@ from provisioner.orchestration.transitions import (
     lock_tenant,
     set_job_status,
 )
+from provisioner.security.hostnames import RULE, is_hostname
+from provisioner.sites import registry
 
 TASK_PREFIX = "provisioner.site_jobs."
 ONE_ACTIVE_JOB = "uq_site_jobs_one_active_per_tenant_type"
+ONE_SITE_PER_NAME = "uq_sites_name"
 RETRYABLE = (JobStatus.FAILED, JobStatus.COMPLETED)
 
 
@@ -55,11 +59,14 @@ def create(tenant: Tenant, job_type: JobType, actor: str) -> SiteJob:
     )
     db.session.add(job)
     job_event(job, "created", f"{job_type} asked by {actor}")
+    if job_type == JobType.CREATE_SITE:
+        _intend_site(locked, job)  # the registry's record comes before anything is made
     _audit(job, actor, "job.create")
     _commit(locked.id, job_type)
     job_id = job.id
 
     def undo() -> None:
+        registry.withdraw(job_id)
         db.session.delete(db.session.get(SiteJob, job_id))
 
     _publish_or_undo(job, undo)
@@ -75,7 +82,9 @@ def retry(job_id: Any, actor: str) -> SiteJob:
             f"the job is {job.status}; only failed or completed jobs can be retried",
             status=job.status,
         )
-    undo = dispatch.Undo(job)
+    undo = dispatch.Undo(job, registry.of_job(job.id))
+    if job.job_type == JobType.CREATE_SITE:
+        _intend_site(lock_tenant(job.tenant_id), job)
     set_job_status(job, JobStatus.PENDING, f"retry asked by {actor}")
     job.task_id = str(uuid.uuid4())
     job.progress, job.error, job.result = 0, None, None
@@ -101,6 +110,9 @@ def cancel(job_id: Any, actor: str) -> SiteJob:
             status=job.status,
         )
     task_id = job.task_id
+    site = registry.of_job(job.id) if job.job_type == JobType.CREATE_SITE else None
+    if site is not None and site.state == SiteState.CREATING:
+        registry.settle(site, SiteState.FAILED)
     set_job_status(job, JobStatus.CANCELLED, f"cancelled by {actor}")
     job_event(job, "cancelled", f"cancelled by {actor}")
     _audit(job, actor, "job.cancel")
@@ -118,7 +130,10 @@ def _refuse_if_unfit(tenant: Tenant, job_type: JobType) -> None:
     reason = _unfit(tenant, job_type)
     if reason:
         changes.rollback()
-        raise Conflict(reason, tenant_status=tenant.status, site=tenant.engine_site)
+        site = registry.registered(tenant.id)
+        raise Conflict(
+            reason, tenant_status=tenant.status, site=site.name if site else tenant.engine_site
+        )
     active = _active_job(tenant.id, job_type)
     if active is not None:
         changes.rollback()
@@ -130,37 +145,42 @@ def _refuse_if_unfit(tenant: Tenant, job_type: JobType) -> None:
 
 
 def _unfit(tenant: Tenant, job_type: JobType) -> str | None:
-    archived = tenant.status == TenantStatus.ARCHIVED
     if job_type != JobType.BACKUP_SITE and _run_active(tenant.id):
         return "a provisioning run is active for this workspace; wait for it or cancel it"
     if job_type == JobType.CREATE_SITE:
-        if tenant.has_own_site and not archived:
-            return f"the workspace has its own site already ({tenant.engine_site})"
+        return _unfit_to_create(tenant)
+    if registry.registered(tenant.id) is not None:
         return None
-    if not tenant.has_own_site or archived:
-        return "the workspace has no site of its own"
-    if job_type == JobType.DELETE_SITE and not _made_by_a_job(tenant):
+    if tenant.has_own_site and tenant.status != TenantStatus.ARCHIVED:
         return (
             f"site {tenant.engine_site} was not made by a create_site job of this workspace; "
-            "it is not dropped from here"
+            "site jobs act only on sites this service made for the workspace"
         )
-    return None
+    return "the workspace has no site of its own"
+
+
+def _unfit_to_create(tenant: Tenant) -> str | None:
+    if tenant.has_own_site and tenant.status != TenantStatus.ARCHIVED:
+        return f"the workspace has its own site already ({tenant.engine_site})"
+    name = sites.site_name(tenant.slug)
+    if not is_hostname(name):
+        return f"the workspace's site name {name} is not a valid host name ({RULE})"
+    return None  # whether the name is free: `registry.intend`
+
+
+def _intend_site(tenant: Tenant, job: SiteJob) -> None:
+    if job.id is None:
+        db.session.flush()
+    try:
+        registry.intend(tenant, sites.site_name(tenant.slug), job)
+    except Conflict:
+        changes.rollback()
+        raise
 
 
 def _run_active(tenant_id: Any) -> bool:
     stmt = select(Run.id).where(Run.tenant_id == tenant_id, Run.status.in_(ACTIVE_RUN_STATUSES))
     return db.session.execute(stmt.limit(1)).first() is not None
-
-
-def _made_by_a_job(tenant: Tenant) -> bool:
-    results = db.session.execute(
-        select(SiteJob.result).where(
-            SiteJob.tenant_id == tenant.id,
-            SiteJob.job_type == JobType.CREATE_SITE,
-            SiteJob.status == JobStatus.COMPLETED,
-        )
-    ).scalars()
-    return any((result or {}).get("site") == tenant.engine_site for result in results)
 
 
 def _active_job(tenant_id: Any, job_type: str) -> SiteJob | None:
@@ -183,6 +203,8 @@ def _commit(tenant_id: Any, job_type: str) -> None:
         changes.commit()
     except IntegrityError as exc:
         changes.rollback()
+        if ONE_SITE_PER_NAME in str(exc.orig):  # another workspace's job registered it first
+            raise Conflict("the site name was just registered to another workspace") from None
         if ONE_ACTIVE_JOB not in str(exc.orig):
             raise
         active = _active_job(tenant_id, job_type)

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from provisioner import catalog
 from provisioner.models import Run, RunStep
 from provisioner.orchestration.plans import PLAN_NAMES
-from provisioner.schemas.common import Schema, StrictSchema, page_of
+from provisioner.schemas.common import MAX_ID, Schema, StrictSchema, page_of
 from provisioner.schemas.dialects import PAGE_STEP_IDS, step_name
 from provisioner.steps import BY_NAME, STEP_NAMES
 
@@ -162,7 +162,7 @@ class RunEventSchema(Schema):
 
 class LogQuerySchema(StrictSchema):
     run_id = fields.UUID(load_default=None)
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
 
 

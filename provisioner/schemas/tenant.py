@@ -5,7 +5,7 @@ import re
 from marshmallow import ValidationError, fields, validate, validates
 
 from provisioner import catalog
-from provisioner.schemas.common import Schema, StrictSchema
+from provisioner.schemas.common import Schema, SiteName, StrictSchema, single_line
 
 # What ERPNext accepts in a company name without surprises.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 &.,'()\-]*[A-Za-z0-9.)]$")
@@ -17,7 +17,7 @@ class TenantCreateSchema(StrictSchema):
     currency = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{3}$"))
     engine = fields.String(load_default="erpnext", validate=validate.OneOf(["erpnext"]))
     admin_email = fields.Email(required=True)
-    admin_name = fields.String(required=True, validate=validate.Length(1, 140))
+    admin_name = fields.String(required=True, validate=[validate.Length(1, 140), single_line])
     admin_password = fields.String(required=True, load_only=True, validate=validate.Length(8, 256))
     category = fields.String(load_default=None)
     provision = fields.Boolean(load_default=True)
@@ -57,12 +57,29 @@ class TenantSchema(Schema):
 
 
 class EngineConnectionSchema(StrictSchema):
-    """A workspace's own ERPNext site; the key and secret are stored encrypted, never shown."""
+    """A workspace's own ERPNext site; the key and secret are stored encrypted, never shown.
 
-    url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
-    api_key = fields.String(required=True, load_only=True, validate=validate.Length(1, 140))
-    api_secret = fields.String(required=True, load_only=True, validate=validate.Length(1, 140))
-    site = fields.String(load_default=None, validate=validate.Length(1, 253))
+    Workspace owners may pick only the platform's engines (ENGINE_ALLOWED_HOSTS and the
+    default engine's host); only platform admins may name another, with a public address.
+    No userinfo, query or fragment; never the shared site or another workspace's."""
+
+    url = fields.Url(
+        required=True,
+        require_tld=False,
+        schemes={"http", "https"},
+        validate=validate.Length(max=255),
+        metadata={"description": "http(s)://host[:port][/path]: no user, query or fragment"},
+    )
+    api_key = fields.String(
+        required=True, load_only=True, validate=[validate.Length(1, 140), single_line]
+    )
+    api_secret = fields.String(
+        required=True, load_only=True, validate=[validate.Length(1, 140), single_line]
+    )
+    site = SiteName(
+        load_default=None,
+        metadata={"description": "the site name sent as Host (default: the URL's host)"},
+    )
 
 
 class EngineSchema(Schema):

@@ -1,8 +1,14 @@
-"""Bearer tokens: short-lived JWTs signed with the app's secret key."""
+"""Bearer tokens: short-lived JWTs signed with the app's secret key.
+
+A token carries its user's token version (`ver`): disabling the user or changing their
+password bumps the version, and every token issued before stops working at once (checked
+against the user row that authentication loads anyway).
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -15,25 +21,34 @@ class InvalidToken(Exception):
     pass
 
 
-def issue(user_id: uuid.UUID) -> tuple[str, int]:
-    """A token for the user and its lifetime in seconds."""
+@dataclass(frozen=True)
+class Subject:
+    user_id: uuid.UUID
+    version: int
+
+
+def issue(user_id: uuid.UUID, version: int) -> tuple[str, int]:
+    """A token for the user (at their current token version) and its lifetime in seconds."""
     ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=ttl)}
+    claims = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + timedelta(seconds=ttl)}
     return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm=ALGORITHM), ttl
 
 
-def subject(token: str) -> uuid.UUID:
-    """The user id a valid, unexpired token was issued for."""
+def subject(token: str) -> Subject:
+    """Whom a valid, unexpired token was issued for, and at which token version."""
     try:
         claims = jwt.decode(
             token,
             current_app.config["SECRET_KEY"],
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "ver", "exp"]},
         )
-        return uuid.UUID(claims["sub"])
-    except (jwt.PyJWTError, ValueError) as exc:
+        version = claims["ver"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("the token version is not a number")
+        return Subject(uuid.UUID(claims["sub"]), version)
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 
 

@@ -17,6 +17,7 @@ from provisioner.sites.base import (
     SiteDeleted,
     SiteJobError,
     SiteOutcome,
+    SiteTaken,
     TransientSiteError,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "SiteDeleted",
     "SiteJobError",
     "SiteOutcome",
+    "SiteTaken",
     "TransientSiteError",
     "backend",
     "site_name",

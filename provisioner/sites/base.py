@@ -6,16 +6,20 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from provisioner.security import scrub
+
 
 class SiteJobError(Exception):
-    """A site command did not do what it was asked; `details` is safe to store and show."""
+    """A site command did not do what it was asked; `details` is safe to store and show
+    (credential-shaped text in the message and details is cut out here)."""
 
     transient = False
 
     def __init__(self, message: str, **details: Any) -> None:
+        message = scrub.text(message)
         super().__init__(message)
         self.message = message
-        self.details = details
+        self.details = scrub.tree(details)
 
     def summary(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "message": self.message, **self.details}
@@ -29,6 +33,17 @@ class TransientSiteError(SiteJobError):
 
 class PermanentSiteError(SiteJobError):
     """Will fail the same way until someone changes something."""
+
+
+class SiteTaken(PermanentSiteError):
+    """The site exists on the engine, and no earlier attempt of this workspace made it."""
+
+    def __init__(self, site: str) -> None:
+        super().__init__(
+            f"site {site} exists on the engine already, and no earlier attempt of this "
+            "workspace made it (it may be the shared site or another workspace's): it is "
+            "left alone, its API keys are not regenerated and it is not taken over"
+        )
 
 
 class JobCancelled(Exception):
@@ -48,6 +63,14 @@ class JobContext(Protocol):
 
     def wanted(self) -> bool:
         """Whether the job is still this task's to run (read from the database)."""
+
+    def made_by_earlier_attempt(self) -> bool:
+        """Whether the site registry says an earlier attempt of this workspace began making
+        the site: only then may an existing site be kept (`create_site`)."""
+
+    def record_creation_start(self) -> None:
+        """Record in the site registry (committed) that this attempt starts making the site,
+        before the engine host makes anything; raises JobCancelled if the job is gone."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +125,8 @@ class SiteBackend(ABC):
 
     @abstractmethod
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
-        """A new site with ERPNext installed and fresh API keys for Administrator."""
+        """A new site with ERPNext installed and fresh API keys for Administrator. A site that
+        exists already is kept only if `ctx.made_by_earlier_attempt()`; else SiteTaken."""
 
     @abstractmethod
     def delete_site(self, site: str, ctx: JobContext) -> SiteDeleted:

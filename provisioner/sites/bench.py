@@ -1,9 +1,14 @@
 """The `bench` backend: site commands run with Frappe's CLI on the engine host.
 
 The commands (erpnext-contract.md, "Site lifecycle"), each run from BENCH_DIR:
-- `bench new-site S --admin-password P --db-root-password R --install-app erpnext`
-  (P is random and not kept: the provisioner signs in with API keys; an operator can set
-  it with `bench --site S set-admin-password`).
+- `bench new-site S --admin-password P [--db-root-username U] --db-root-password R
+  --install-app erpnext [BENCH_NEW_SITE_FLAGS]` (P is random and not kept: the provisioner
+  signs in with API keys; an operator can set it with `bench --site S set-admin-password`).
+  U is BENCH_DB_ROOT_USERNAME, for benches whose MariaDB root has socket auth only; the
+  extra flags are e.g. `--mariadb-user-host-login-scope=%` where MariaDB skips name
+  resolution. It runs only for a site that is not there yet, after the intent is recorded
+  in the site registry; a site that is there already is kept only when the registry says
+  an earlier attempt of this workspace made it (else SiteTaken: nothing is run on it).
 - `bench --site S execute frappe.core.doctype.user.user.generate_keys --args "['Administrator']"`
   prints {"api_secret": …}. The key is then read from the User document with
   `bench --site S execute frappe.client.get_value --args "['User', 'api_key', 'Administrator']"`
@@ -12,8 +17,8 @@ The commands (erpnext-contract.md, "Site lifecycle"), each run from BENCH_DIR:
 - `bench --site S backup`: the file paths come from its summary lines
   ("Database: ./S/private/backups/…-database.sql.gz  1.2MiB", relative to sites/), the
   sizes from os.stat.
-- `bench drop-site S --db-root-password R`: bench backs the site up first and moves it
-  to archived/sites/.
+- `bench drop-site S [--db-root-username U] --db-root-password R`: bench backs the site up
+  first and moves it to archived/sites/.
 
 Passwords can only be given to bench on its command line; they never reach task
 arguments, logs or the job's record: command lines are logged with them masked.
@@ -25,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +45,7 @@ from provisioner.sites.base import (
     SiteBackup,
     SiteCreated,
     SiteDeleted,
+    SiteTaken,
     TransientSiteError,
 )
 
@@ -61,6 +68,8 @@ class BenchSettings:
     timeout: float
     site_url: str
     db_root_password: str = field(repr=False)
+    db_root_username: str = ""  # empty: bench's default (root)
+    new_site_flags: tuple[str, ...] = ()
 
 
 class BenchBackend(SiteBackend):
@@ -72,16 +81,24 @@ class BenchBackend(SiteBackend):
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
         reused = self._exists(site)
         if reused:
+            if not ctx.made_by_earlier_attempt():
+                raise SiteTaken(site)
             ctx.step(5, f"site {site} exists already (an earlier attempt made it); checking it")
             self._require_erpnext(site, ctx)
         else:
             ctx.step(5, f"creating site {site} with ERPNext (bench new-site, about 90 s)")
             password = secrets.token_urlsafe(18)
-            self._bench(
-                ["new-site", site, "--admin-password", password,
-                 "--db-root-password", self._db_root_password(), "--install-app", "erpnext"],
-                ctx,
-            )  # fmt: skip
+            argv = ["new-site", site, "--admin-password", password, *self._db_root(),
+                    "--install-app", "erpnext", *self.settings.new_site_flags]  # fmt: skip
+            ctx.record_creation_start()
+            try:
+                self._bench(argv, ctx)
+            except PermanentSiteError as exc:
+                # Made by someone else between the check and new-site: still not ours.
+                output = exc.details.get("output", ())
+                if any(f"Site {site} already exists" in line for line in output):
+                    raise SiteTaken(site) from None
+                raise
         ctx.step(80, "generating API keys for Administrator")
         secret = self._execute(site, GENERATE_KEYS, ["Administrator"], "api_secret", ctx)
         ctx.step(90, "reading the API key of Administrator")
@@ -93,7 +110,7 @@ class BenchBackend(SiteBackend):
             ctx.output(f"site {site} is not on this bench (dropped already); nothing to do")
             return SiteDeleted(site, already_gone=True)
         ctx.step(10, f"dropping site {site} (bench backs it up first)")
-        self._bench(["drop-site", site, "--db-root-password", self._db_root_password()], ctx)
+        self._bench(["drop-site", site, *self._db_root()], ctx)
         return SiteDeleted(site)
 
     def backup_site(self, site: str, ctx: JobContext) -> SiteBackup:
@@ -118,10 +135,13 @@ class BenchBackend(SiteBackend):
     def _exists(self, site: str) -> bool:
         return Path(self.settings.directory, "sites", site, "site_config.json").is_file()
 
-    def _db_root_password(self) -> str:
+    def _db_root(self) -> list[str]:
+        """The MariaDB superuser flags of new-site and drop-site."""
         if not self.settings.db_root_password:
             raise PermanentSiteError("BENCH_DB_ROOT_PASSWORD is not set on this worker")
-        return self.settings.db_root_password
+        user = self.settings.db_root_username
+        return [*(["--db-root-username", user] if user else []),
+                "--db-root-password", self.settings.db_root_password]  # fmt: skip
 
     def _require_erpnext(self, site: str, ctx: JobContext) -> None:
         """A site left half-made by an interrupted new-site must not be handed out."""
@@ -206,4 +226,6 @@ def settings_from(config: Any) -> BenchSettings:
         timeout=config["BENCH_TIMEOUT"],
         site_url=config["BENCH_SITE_URL"] or config["ERPNEXT_URL"],
         db_root_password=config["BENCH_DB_ROOT_PASSWORD"],
+        db_root_username=config["BENCH_DB_ROOT_USERNAME"],
+        new_site_flags=tuple(shlex.split(config["BENCH_NEW_SITE_FLAGS"])),
     )

@@ -1,8 +1,10 @@
 """The `simulator` backend: the ERPNext simulator's admin API at ERPNEXT_URL stands in for bench.
 
-`POST /__simulator__/sites` makes a fresh site (served by Host header) and answers its API
-keys; `POST …/sites/<site>/keys` makes new ones; `POST …/sites/<site>/backup` lists the
-files a backup would write; `DELETE …/sites/<site>` archives the site.
+`GET /__simulator__/sites` lists the sites (a site there already is kept only when the
+registry says this workspace's earlier attempt made it); `POST /__simulator__/sites` makes
+a fresh site (served by Host header) and answers its API keys; `POST …/sites/<site>/keys`
+makes new ones; `POST …/sites/<site>/backup` lists the files a backup would write;
+`DELETE …/sites/<site>` archives the site.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from provisioner.sites.base import (
     SiteBackup,
     SiteCreated,
     SiteDeleted,
+    SiteTaken,
     TransientSiteError,
 )
 
@@ -37,11 +40,17 @@ class SimulatorBackend(SiteBackend):
 
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
         ctx.step(10, f"creating site {site} on the simulator")
-        answer = self._call("POST", "/sites", json={"site": site, "fresh": True})
-        reused = answer.status_code == 409
+        reused = site in _data(self._call("GET", "/sites"), site)["sites"]
         if reused:
+            if not ctx.made_by_earlier_attempt():
+                raise SiteTaken(site)
             ctx.step(60, f"site {site} exists already (an earlier attempt made it); new API keys")
             answer = self._call("POST", f"/sites/{quote(site)}/keys")
+        else:
+            ctx.record_creation_start()
+            answer = self._call("POST", "/sites", json={"site": site, "fresh": True})
+            if answer.status_code == 409:  # made by someone else since the check
+                raise SiteTaken(site)
         data = _data(answer, site)
         ctx.output(f"site {site} is served at {self.url} (Host: {site})")
         return SiteCreated(site, self.url, data["api_key"], data["api_secret"], reused=reused)

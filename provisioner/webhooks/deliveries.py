@@ -35,7 +35,7 @@ from provisioner.models import DeliveryStatus, Run, Verification, Webhook, Webho
 from provisioner.models.status import FINAL_RUN_STATUSES
 from provisioner.models.types import utcnow
 from provisioner.observability import context as log_context
-from provisioner.security import crypto
+from provisioner.security import crypto, urls
 from provisioner.signals import Changes
 from provisioner.webhooks import signing
 
@@ -224,15 +224,29 @@ def _post(
     }
     timeout = (3.05, current_app.config["WEBHOOK_TIMEOUT"])
     try:
-        response = requests.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-        )
+        with _session(urls.guard(current_app.config)) as session:
+            response = session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
+    except urls.DestinationRefused as exc:
+        return None, f"not sent: {exc}"
     except requests.RequestException as exc:
         # Not str(exc): it quotes the whole URL, and webhook URLs may hold tokens.
         return None, f"{type(exc).__name__} reaching {urlsplit(url).netloc}"
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}"
+
+
+def _session(guard: urls.Guard) -> requests.Session:
+    """A session whose connections go only where the outbound policy permits, checked at
+    connection time (a DNS answer that changed since the URL was added changes nothing)."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy setting bypasses the guard
+    adapter = urls.GuardedAdapter(guard, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _record(delivery_id: str, status_code: int | None, error: str | None, ms: float) -> Outcome:

@@ -1,22 +1,29 @@
-"""A workspace's webhooks: add one (its secret made here and shown once), list, remove."""
+"""A workspace's webhooks: add one (its secret made here and shown once), list, remove.
+
+A webhook URL passes the outbound URL policy (security/urls.py) when it is added, and its
+every delivery connects only to addresses the policy permits (`deliveries`).
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.models import Tenant, Webhook
-from provisioner.security import crypto
+from provisioner.security import crypto, urls
 
 MAX_PER_TENANT = 10
 
 
 def add(tenant: Tenant, url: str, actor: str) -> tuple[Webhook, str]:
-    """A new webhook and its signing secret, in clear for the one answer that shows it."""
+    """A new webhook and its signing secret, in clear for the one answer that shows it.
+    Raises UrlRefused when the URL breaks the outbound policy."""
+    urls.guard(current_app.config).check(urls.parse(url))
     count = db.session.execute(
         select(func.count()).select_from(Webhook).where(Webhook.tenant_id == tenant.id)
     ).scalar_one()

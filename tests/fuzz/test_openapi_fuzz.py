@@ -38,7 +38,7 @@ def token(app) -> str:
     with app.app_context():
         user = create_user("fuzz-admin@example.com", "fuzz-password", is_admin=True)
         db.session.commit()
-        return tokens.issue(user.id)[0]
+        return tokens.issue(user.id, user.token_version)[0]
 
 
 @pytest.mark.parametrize("signed_in", [True, False], ids=["with-token", "without-token"])

@@ -17,7 +17,7 @@ class Api:
 
     def __init__(self, client, user) -> None:
         self.client, self.user = client, user
-        self.token, _ = tokens.issue(user.id)
+        self.token, _ = tokens.issue(user.id, user.token_version)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}

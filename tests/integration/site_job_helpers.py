@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from provisioner.extensions import db
-from provisioner.models import JobStatus, SiteJob, SiteJobEvent, Tenant
+from provisioner.models import JobStatus, Site, SiteJob, SiteJobEvent, SiteState, Tenant
 from provisioner.models.job import ACTIVE_JOB_STATUSES
 from provisioner.models.types import utcnow
 
@@ -57,3 +57,11 @@ def job_row(tenant: Tenant, job_type: str, status: JobStatus, **fields: Any) -> 
     db.session.add(job)
     db.session.commit()
     return job
+
+
+def register_site(tenant: Tenant, name: str, state: SiteState = SiteState.ACTIVE) -> Site:
+    """A site in the registry, as if a create_site job of the tenant had made it."""
+    site = Site(name=name, tenant_id=tenant.id, state=state)
+    db.session.add(site)
+    db.session.commit()
+    return site

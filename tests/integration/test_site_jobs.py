@@ -14,7 +14,7 @@ from provisioner.orchestration import engines, job_execution, jobs
 from provisioner.sites import SiteCreated
 from tests.conftest import SIM_KEY
 from tests.helpers import new_tenant, start, wait_run
-from tests.integration.site_job_helpers import JOBS, kinds, wait_job
+from tests.integration.site_job_helpers import JOBS, kinds, register_site, wait_job
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ def _run(api, tenant, job_type: str):
 def test_a_failed_job_fails_for_good_and_retry_runs_it_again(admin_api, worker, sim):
     tenant = new_tenant()
     engines.assign_site(tenant, EngineCredentials("http://127.0.0.1:1", "k", "s", "gone.localhost"))
-    db.session.commit()
+    register_site(tenant, "gone.localhost")  # made by this service, then lost on the engine
     answer = admin_api.post(JOBS, json={"tenant_id": str(tenant.id), "job_type": "backup_site"})
 
     failed = wait_job(answer.json["id"])

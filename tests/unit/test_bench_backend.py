@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.sites import JobCancelled, PermanentSiteError, TransientSiteError, process
-from provisioner.sites.bench import BenchBackend, BenchSettings, shown
+from provisioner.sites import (
+    JobCancelled,
+    PermanentSiteError,
+    SiteTaken,
+    TransientSiteError,
+    process,
+)
+from provisioner.sites.bench import BenchBackend, BenchSettings, settings_from, shown
 from tests.bench_standin import StandInBench, alive, install
 
 SITE = "acme.localhost"
@@ -20,12 +26,16 @@ ROOT_PASSWORD = "db-root-pw-123"
 
 
 class Recorder:
-    """A job context that keeps what the backend reports; `cancel()` makes the job unwanted."""
+    """A job context that keeps what the backend reports; `cancelled` makes the job unwanted;
+    `made_before` is what the site registry says of an earlier attempt."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, made_before: bool = False, bench: StandInBench | None = None) -> None:
         self.lines: list[str] = []
         self.steps: list[tuple[int, str]] = []
         self.cancelled = False
+        self.made_before = made_before
+        self.bench = bench
+        self.calls_when_recorded: int | None = None  # bench calls made before the intent
 
     def step(self, progress: int, message: str) -> None:
         if self.cancelled:
@@ -38,6 +48,14 @@ class Recorder:
     def wanted(self) -> bool:
         return not self.cancelled
 
+    def made_by_earlier_attempt(self) -> bool:
+        return self.made_before
+
+    def record_creation_start(self) -> None:
+        if self.cancelled:
+            raise JobCancelled("cancelled")
+        self.calls_when_recorded = len(self.bench.calls()) if self.bench else 0
+
     def log(self) -> str:
         return "\n".join(self.lines + [m for _, m in self.steps])
 
@@ -47,13 +65,14 @@ def bench(tmp_path) -> StandInBench:
     return install(tmp_path)
 
 
-def backend(bench: StandInBench, *, timeout: float = 30, password: str = ROOT_PASSWORD):
+def backend(bench: StandInBench, *, timeout: float = 30, password: str = ROOT_PASSWORD, **kw):
     settings = BenchSettings(
         path=str(bench.path),
         directory=str(bench.directory),
         timeout=timeout,
         site_url="http://engine.example:8000",
         db_root_password=password,
+        **kw,
     )
     return BenchBackend(settings)
 
@@ -66,8 +85,10 @@ def wait_for(condition, timeout: float = 10) -> None:
 
 
 def test_create_site_makes_the_site_then_generates_and_reads_keys(bench):
-    ctx = Recorder()
+    ctx = Recorder(bench=bench)
     created = backend(bench).create_site(SITE, ctx)
+
+    assert ctx.calls_when_recorded == 0  # the intent was recorded before new-site ran
 
     new_site, keys, key = bench.argvs()
     admin_password = new_site[3]
@@ -108,18 +129,65 @@ def test_create_site_makes_the_site_then_generates_and_reads_keys(bench):
 
 def test_create_site_keeps_a_site_an_earlier_attempt_made(bench):
     bench.make_site(SITE)
-    created = backend(bench).create_site(SITE, Recorder())
+    created = backend(bench).create_site(SITE, Recorder(made_before=True))
 
     assert [argv[2] for argv in bench.argvs()] == ["list-apps", "execute", "execute"]
     assert created.reused
     assert created.api_secret == "standin-secret"
 
 
+def test_an_existing_site_no_attempt_of_ours_made_is_left_alone(bench):
+    """The site takeover: a workspace whose site name is the shared site's (or another's)."""
+    bench.make_site(SITE)
+    with pytest.raises(SiteTaken, match="not taken over"):
+        backend(bench).create_site(SITE, Recorder())
+    assert bench.calls() == []  # no generate_keys, no list-apps, nothing
+
+
+def test_a_site_made_by_someone_else_during_new_site_is_not_ours_either(bench):
+    bench.control(**{"new-site": {"lines": [f"Site {SITE} already exists"], "exit": 1}})
+    with pytest.raises(SiteTaken):
+        backend(bench).create_site(SITE, Recorder())
+    assert [argv[0] for argv in bench.argvs()] == ["new-site"]
+
+
+def test_db_root_username_and_extra_new_site_flags(bench):
+    settings = {
+        "db_root_username": "provisioner_dba",
+        "new_site_flags": ("--mariadb-user-host-login-scope=%", "--no-mariadb-socket"),
+    }
+    backend(bench, **settings).create_site(SITE, Recorder())
+    backend(bench, **settings).delete_site(SITE, Recorder())
+
+    new_site, *_, drop = bench.argvs()
+    assert new_site[4:] == [
+        "--db-root-username", "provisioner_dba", "--db-root-password", ROOT_PASSWORD,
+        "--install-app", "erpnext",
+        "--mariadb-user-host-login-scope=%", "--no-mariadb-socket",
+    ]  # fmt: skip
+    assert drop == [
+        "drop-site", SITE,
+        "--db-root-username", "provisioner_dba", "--db-root-password", ROOT_PASSWORD,
+    ]  # fmt: skip
+
+
+def test_bench_settings_come_from_the_config():
+    config = {
+        "BENCH_PATH": "bench", "BENCH_DIR": "/b", "BENCH_TIMEOUT": 5.0, "BENCH_SITE_URL": None,
+        "ERPNEXT_URL": "http://e:8000", "BENCH_DB_ROOT_PASSWORD": "pw",
+        "BENCH_DB_ROOT_USERNAME": "dba",
+        "BENCH_NEW_SITE_FLAGS": "--mariadb-user-host-login-scope=% --set-default",
+    }  # fmt: skip
+    settings = settings_from(config)
+    assert (settings.db_root_username, settings.site_url) == ("dba", "http://e:8000")
+    assert settings.new_site_flags == ("--mariadb-user-host-login-scope=%", "--set-default")
+
+
 def test_create_site_refuses_a_half_made_site(bench):
     bench.make_site(SITE)
     bench.control(**{"list-apps": {"apps": []}})
     with pytest.raises(PermanentSiteError, match="ERPNext is not installed"):
-        backend(bench).create_site(SITE, Recorder())
+        backend(bench).create_site(SITE, Recorder(made_before=True))
     assert len(bench.calls()) == 1
 
 
@@ -186,7 +254,7 @@ def test_database_trouble_is_transient(bench):
 def test_output_of_a_credential_command_is_never_shown(bench):
     bench.make_site(SITE)
     bench.control(generate_keys={"lines": ["api_secret=half-printed"], "exit": 1})
-    ctx = Recorder()
+    ctx = Recorder(made_before=True)
     with pytest.raises(PermanentSiteError) as failure:
         backend(bench).create_site(SITE, ctx)
     assert "half-printed" not in str(failure.value.summary())
