@@ -114,6 +114,16 @@ class NotFound(PermanentEngineError):
 class DuplicateEntry(PermanentEngineError):
     """409: a document with that name exists already."""
 
+    def still_in_flight(self, what: str) -> EngineConflict:
+        """The answer when the duplicate cannot be read: another request is still building
+        it (an earlier attempt whose worker was lost, say) and has not committed yet, or it
+        failed and rolled back. Either way the same request, made again later, settles it."""
+        return EngineConflict(
+            f"{what} is being created by another request and is not there yet",
+            status=self.status,
+            exc_type=self.exc_type,
+            request=self.request,
+        )
 
 
 class ValidationFailed(PermanentEngineError):

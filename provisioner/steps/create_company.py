@@ -85,11 +85,11 @@ def _insert_company(ctx: StepContext, company: str, chart: str) -> dict[str, Any
         }
         try:
             return ctx.engine.insert("Company", doc)
-        except DuplicateEntry:
+        except DuplicateEntry as exc:
             existing = ctx.engine.get_doc("Company", company)
-            if existing is not None:
-                return existing
-            raise
+            if existing is None:
+                raise exc.still_in_flight(f"Company {company}") from exc
+            return existing
         except ValidationFailed as exc:
             if ABBR_TAKEN not in exc.message:
                 raise

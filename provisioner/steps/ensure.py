@@ -56,11 +56,13 @@ def ensure(
             return _keep(ctx, doctype, existing, must)
         try:
             made = ctx.engine.insert(doctype, {**doc, **must})
-        except DuplicateEntry:
+        except DuplicateEntry as exc:
             existing = _look_up(ctx, doctype, key, must)
-            if existing is None:
-                raise
-            return _keep(ctx, doctype, existing, must)
+            if existing is not None:
+                return _keep(ctx, doctype, existing, must)
+            if "name" in doc and ctx.engine.get_doc(doctype, doc["name"]) is not None:
+                raise  # the name belongs to a document that does not match the key
+            raise exc.still_in_flight(f"{doctype} {_key_label(key)}") from exc
         return Ensured(doctype, made["name"], created=True)
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.engine.errors import EngineBusy, EngineUnreachable, ValidationFailed
+from provisioner.engine.errors import (
+    EngineBusy,
+    EngineConflict,
+    EngineUnreachable,
+    ValidationFailed,
+)
 from provisioner.steps import STEP_NAMES
 from provisioner.steps.base import MissingPrerequisite, NonCriticalFailure, RunOptions
 from provisioner.steps.configure_settings import merge
@@ -170,3 +175,28 @@ def test_walk_in_customer_is_found_not_duplicated_when_renamed_copies_exist(runn
     outcome = runner.run("create_walk_in_customer")
     assert outcome.metadata["walk_in_customer"] == "Walk-In Customer"
     assert engine.count("Customer", [["customer_name", "=", "Walk-In Customer"]]) == 2
+
+
+@pytest.mark.parametrize(
+    ("step_name", "doctype", "name"),
+    [
+        ("create_company", "Company", "Acme Kenya Ltd"),
+        ("create_walk_in_customer", "Customer", "Walk-In Customer"),
+    ],
+)
+def test_an_insert_that_meets_the_same_one_still_being_built_is_tried_again(
+    runner, sim, engine, step_name, doctype, name
+):
+    """An earlier attempt (its worker lost, its answer timed out) is still building the same
+    document: ERPNext answers 409 and there is nothing to read yet. Not a permanent failure."""
+    runner.run_until(STEP_NAMES[STEP_NAMES.index(step_name) - 1])
+    building = sim.sites[sim.default_site].in_progress.setdefault(doctype, {})
+    building[name] = ""
+    with pytest.raises(EngineConflict, match="being created by another request") as caught:
+        runner.run(step_name)
+    assert caught.value.transient
+    assert caught.value.exc_type == "DuplicateEntryError"
+
+    del building[name]  # the other request is gone: the same step, again, makes it once
+    assert runner.run(step_name).result["created"] is True
+    assert engine.count(doctype, [["name", "like", f"{name}%"]]) == 1
