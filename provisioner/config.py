@@ -61,7 +61,25 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # counted in Redis; a call waits up to ENGINE_SLOT_WAIT s for a slot, then retries.
         "ENGINE_MAX_CONCURRENCY": _int(env, "ENGINE_MAX_CONCURRENCY", 0),
         "ENGINE_SLOT_WAIT": _float(env, "ENGINE_SLOT_WAIT", 60.0),
-        "ENGINE_THROTTLE_REDIS_URL": env.get("ENGINE_THROTTLE_REDIS_URL") or _redis_or(broker, ""),
+        # The engine sites' shared state (this cap, the circuit breakers): this Redis, else
+        # REDIS_URL, else the broker when it is Redis.
+        "ENGINE_THROTTLE_REDIS_URL": env.get("ENGINE_THROTTLE_REDIS_URL")
+        or env.get("REDIS_URL")
+        or _redis_or(broker, ""),
+        # The engine sites' circuit breakers (engine/breaker.py; state in the Redis above):
+        # BREAKER_FAILURES outage-like failures in a row within BREAKER_WINDOW s make a site
+        # unavailable (0 = no breaker); its steps wait, parked, while a probe asks it every
+        # BREAKER_PROBE_INTERVAL s, backing off to BREAKER_PROBE_MAX s; once it answers,
+        # BREAKER_HALF_OPEN_TRIALS steps try it (for up to BREAKER_HALF_OPEN_TIMEOUT s).
+        "BREAKER_FAILURES": _int(env, "BREAKER_FAILURES", 5),
+        "BREAKER_WINDOW": _float(env, "BREAKER_WINDOW", 120.0),
+        "BREAKER_PROBE_INTERVAL": _float(env, "BREAKER_PROBE_INTERVAL", 5.0),
+        "BREAKER_PROBE_MAX": _float(env, "BREAKER_PROBE_MAX", 30.0),
+        "BREAKER_HALF_OPEN_TRIALS": _int(env, "BREAKER_HALF_OPEN_TRIALS", 3),
+        "BREAKER_HALF_OPEN_TIMEOUT": _float(env, "BREAKER_HALF_OPEN_TIMEOUT", 60.0),
+        # A step kept from its engine by transient causes (an outage, retries used up) waits
+        # for it this long (s) before its run fails.
+        "RUN_TRANSIENT_DEADLINE": _float(env, "RUN_TRANSIENT_DEADLINE", 86400.0),
         # How long a step may wait for a per-site lock (company creation, shared documents).
         "SITE_LOCK_TIMEOUT": _float(env, "SITE_LOCK_TIMEOUT", 120.0),
         "LOCK_DIR": env.get("LOCK_DIR", ""),
@@ -182,6 +200,7 @@ def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
     """Celery's own settings (lower-case names, as `celery.conf` takes them)."""
     watchdog_interval = _float(env, "WATCHDOG_INTERVAL", 30.0)
     verify_tick = _float(env, "VERIFY_TICK", 60.0)
+    probe_tick = _float(env, "ENGINE_PROBE_TICK", 5.0)
     return {
         "broker_url": broker,
         "result_backend": env.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1"),
@@ -224,6 +243,12 @@ def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
                 "task": "provisioner.watchdog.sweep",
                 "schedule": watchdog_interval,
                 "options": {"expires": watchdog_interval},
+            },
+            # Probes the engine sites that are unavailable and resumes their waiting steps.
+            "engine-probe": {
+                "task": "provisioner.engine.probe",
+                "schedule": probe_tick,
+                "options": {"expires": probe_tick},
             },
             # Starts the verifications that are due (a trickle per engine site), and fails
             # those that were lost.

@@ -35,6 +35,9 @@ TEST_ENV = {
     "BROKER_RESTORE_INTERVAL": "2",
     "BROKER_RESTORE_THROTTLE": "1",
     "SITE_LOCK_TIMEOUT": "30",
+    # An unavailable engine site is probed again within a second or two.
+    "BREAKER_PROBE_INTERVAL": "0.5",
+    "BREAKER_PROBE_MAX": "2",
     # Webhook retries in a second or two (0.2 s, 0.4 s, 0.8 s), then the delivery fails.
     "WEBHOOK_RETRY_BASE": "0.2",
     "WEBHOOK_MAX_ATTEMPTS": "4",
@@ -89,6 +92,7 @@ def simulator_server():
 def sim(simulator_server):
     """The simulator, back at its initial state (a site whose setup wizard has run)."""
     simulator_server.sim.reset()
+    services.forget_breakers(simulator_server.url)
     yield simulator_server.sim
     simulator_server.sim.clear_faults()
 

@@ -6,11 +6,13 @@ import time
 import uuid
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from provisioner.engine import EngineClient
 from provisioner.extensions import db
-from provisioner.models import Run, RunEvent, Tenant
+from provisioner.models import Run, RunEvent, StepStatus, Tenant
 from provisioner.models.status import ACTIVE_RUN_STATUSES
-from provisioner.orchestration import runs
+from provisioner.orchestration import outages, runs
 from provisioner.tenancy import create_tenant
 
 WALK_IN = "Walk-In Customer"
@@ -52,6 +54,8 @@ def wait_run(run_id: Any, timeout: float = 60, *, until: Any = None) -> Run:
             raise AssertionError(
                 f"run {run_id} still {run.status} after {timeout} s: {steps_of(run)}"
             )
+        if any(s.status == StepStatus.WAITING for s in run.steps):
+            outages.tick()  # what the engine probe's beat task would do about now
         time.sleep(0.1)
 
 
@@ -103,3 +107,13 @@ def assert_exactly_one_of_each(engine: EngineClient, company: str) -> dict[str, 
     assert counts["Account"] > 50, counts
     assert {k: v for k, v in counts.items() if k != "Account"} == EXACTLY_ONE, counts
     return counts
+
+
+def metric(client: Any, name: str, **labels: str) -> float:
+    """One sample of the API's /metrics (0 when it is not there)."""
+    text = client.get("/metrics").get_data(as_text=True)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0

@@ -78,3 +78,16 @@ def check_broker(url: str) -> None:
             conn.ensure_connection(max_retries=1)
     except Exception as exc:
         missing("RabbitMQ", str(exc))
+
+
+def forget_breakers(engine_url: str) -> None:
+    """Close the circuit breakers of every site at `engine_url` (a test starts with the
+    engine available, whatever the last one left open)."""
+    import redis
+
+    from provisioner.engine.breaker import KEY_PREFIX
+
+    client = redis.Redis.from_url(f"{REDIS_URL}/0")
+    keys = list(client.scan_iter(match=f"{KEY_PREFIX}{engine_url.rstrip('/')}#*", count=500))
+    if keys:
+        client.delete(*keys)

@@ -26,16 +26,26 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
+from provisioner.engine.breaker import BreakerStatus
 from provisioner.extensions import db
-from provisioner.models import DeliveryStatus, Run, RunEvent, RunStatus, WebhookDelivery
+from provisioner.models import (
+    DeliveryStatus,
+    Run,
+    RunEvent,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    WebhookDelivery,
+)
+from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
-from provisioner.orchestration import queue, verifications, watchdog
+from provisioner.orchestration import outages, queue, verifications, watchdog
 
 # Seconds; the steps take from a fraction of a second to a few minutes (setup wizard).
 BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FINISHES = {"run_completed", "run_partial", "run_failed", "run_cancelled"}
 STEP_ENDS = {"step_completed": "completed", "step_failed": "failed"}
-COUNTED = ("step_retrying", watchdog.REQUEUED, watchdog.FAILED)
+COUNTED = ("step_retrying", "step_waiting", watchdog.REQUEUED, watchdog.FAILED)
 VERIFICATION_OUTCOMES = ("ok", "drifted", "failed", "never")
 
 bp = Blueprint("metrics", __name__)
@@ -63,6 +73,7 @@ class DatabaseCollector(Collector):
         yield from self._retries_and_watchdog()
         yield from self._webhooks()
         yield from _verifications()
+        yield from _engine_outages()
         yield _long_running(now)
         depth = queue.depth()
         if depth is not None:
@@ -165,14 +176,21 @@ class DatabaseCollector(Collector):
             "Retries scheduled, by step and reason (the error's class).",
             labels=["step", "reason"],
         )
+        waits = CounterMetricFamily(
+            "provisioner_step_waits",
+            "Times a step was parked to wait for its engine, by step and reason.",
+            labels=["step", "reason"],
+        )
         actions: dict[tuple[str, str], int] = defaultdict(int)
         for kind, step, why, count in rows:
-            if kind == "step_retrying":
-                retries.add_metric([step or "", why or "unknown"], count)
+            if kind in ("step_retrying", "step_waiting"):
+                counter = retries if kind == "step_retrying" else waits
+                counter.add_metric([step or "", why or "unknown"], count)
             else:
                 action = "requeue" if kind == watchdog.REQUEUED else "fail"
                 actions[action, why or "unknown"] += count
         yield retries
+        yield waits
         done = CounterMetricFamily(
             "provisioner_watchdog_actions",
             "Stuck runs the watchdog requeued or failed, by action and reason.",
@@ -232,3 +250,30 @@ def _long_running(now: datetime) -> Metric:
         f"Runs active for more than LONG_RUN_AFTER ({limit:.0f}) seconds: alert when above 0.",
         value=len(watchdog.long_running(now)),
     )
+
+
+def _engine_outages() -> Iterator[Metric]:
+    """Steps waiting for their engine now (by step), and the engine sites not available."""
+    rows = db.session.execute(
+        select(RunStep.name, func.count())
+        .join(Run, Run.id == RunStep.run_id)
+        .where(RunStep.status == StepStatus.WAITING, Run.status.in_(ACTIVE_RUN_STATUSES))
+        .group_by(RunStep.name)
+    ).all()
+    waiting = GaugeMetricFamily(
+        "provisioner_steps_waiting_for_engine",
+        "Steps parked now until their engine site answers again, by step.",
+        labels=["step"],
+    )
+    for name, count in sorted(rows):
+        waiting.add_metric([name], count)
+    yield waiting
+    sites = GaugeMetricFamily(
+        "provisioner_engine_sites_unavailable",
+        "Engine sites whose circuit breaker is open or half-open now, by state.",
+        labels=["state"],
+    )
+    counts = Counter(str(s.status) for s in outages.unavailable_sites())
+    for state in (BreakerStatus.OPEN, BreakerStatus.HALF_OPEN):
+        sites.add_metric([str(state)], counts[str(state)])
+    yield sites

@@ -194,8 +194,11 @@ def _show(tenant: Tenant, run: Run | None) -> None:
             f"  {step.position:>2} {step.name:<26} {step.status:<12}"
             f" {step.attempts} attempts{manual} {took}".rstrip()
         )
-        if step.error and step.status in ("failed", "retrying"):
+        if step.error and step.status in ("failed", "retrying", "waiting"):
             click.echo(f"       {step.error.get('message', '')}")
+        if step.status == "waiting" and step.next_attempt_at:
+            when = step.next_attempt_at.isoformat(timespec="seconds")
+            click.echo(f"       waiting for the engine; it is asked again at {when}")
 
 
 def _show_verification(verification: Verification) -> None:

@@ -132,6 +132,11 @@ class _Clients:
 _clients = _Clients()
 
 
+def redis_client(url: str) -> redis.Redis:
+    """This process's client of the Redis at `url` (the engine sites' shared state)."""
+    return _clients.get(url)
+
+
 def slot(site_key: str, lease: float) -> AbstractContextManager[None]:
     """The cap of this engine site for one call, per the app's config (a no-op when off).
 

@@ -24,6 +24,7 @@ from provisioner.models.tenant import Tenant
 from provisioner.models.types import JsonDocument, UTCDateTime, utcnow
 
 _ACTIVE = "status IN ({})".format(", ".join(f"'{s.value}'" for s in ACTIVE_RUN_STATUSES))
+_WAITING = f"status = '{StepStatus.WAITING.value}'"
 
 
 class Run(Model):
@@ -84,7 +85,16 @@ class RunStep(Model):
     `provisioner.steps.base.Step`)."""
 
     __tablename__ = "provisioning_steps"
-    __table_args__ = (UniqueConstraint("run_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "name"),
+        # The engine probe's question: which steps wait for an engine site (a few of many).
+        Index(
+            "ix_provisioning_steps_waiting",
+            "next_attempt_at",
+            postgresql_where=db.text(_WAITING),
+            sqlite_where=db.text(_WAITING),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[uuid.UUID] = mapped_column(
@@ -103,7 +113,9 @@ class RunStep(Model):
     task_id: Mapped[str | None] = mapped_column(String(64))
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A retry's or a waiting step's next attempt; since when the step waits for its engine.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column(Integer)

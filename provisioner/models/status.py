@@ -22,6 +22,9 @@ class StepStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     RETRYING = "retrying"  # waiting out a backoff before the next attempt
+    # Parked while its engine site is unavailable (or kept from it by transient causes);
+    # resumed by the engine probe, failed only after RUN_TRANSIENT_DEADLINE.
+    WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"  # on purpose: by option or by a person; never runs in this run
@@ -29,6 +32,10 @@ class StepStatus(StrEnum):
     CANCELLED = "cancelled"  # the run was cancelled while this step was running or waiting
 
 
+# Begun and not finished: an attempt is under way, or the next one is on its way.
+UNDER_WAY_STEP_STATUSES = (StepStatus.RUNNING, StepStatus.RETRYING, StepStatus.WAITING)
+# Not finished at all: the run has these still to do.
+UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, *UNDER_WAY_STEP_STATUSES)
 # A step in one of these states is done for the purpose of going on with the plan.
 SETTLED_STEP_STATUSES = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 

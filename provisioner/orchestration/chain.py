@@ -14,7 +14,8 @@ from typing import Any
 from celery import chain
 from celery.canvas import Signature, StampingVisitor
 
-from provisioner.models import Run, RunStep
+from provisioner.models import Run, RunStep, StepStatus
+from provisioner.models.types import utcnow
 from provisioner.observability import context as log_context
 from provisioner.orchestration import dispatch
 from provisioner.orchestration.transitions import lock_run
@@ -55,6 +56,16 @@ def assign_task_ids(steps: Iterable[RunStep]) -> None:
     """Give each step to be run a fresh task id (before the commit that precedes publishing)."""
     for step in steps:
         step.task_id = str(uuid.uuid4())
+
+
+def restart_from(run: Run, step: RunStep) -> list[RunStep]:
+    """The steps of a new chain that takes the run up again at `step`: it and the pending
+    steps after it, with fresh task ids (a message of the old chain that turns up later is
+    refused), stamped as a new publication. Publish them after the commit."""
+    to_run = [s for s in run.steps if s is step or s.status == StepStatus.PENDING]
+    assign_task_ids(to_run)
+    run.queued_at = utcnow()
+    return to_run
 
 
 def step_signature(run: Run, step: RunStep, **kwargs: Any) -> Signature:

@@ -21,7 +21,11 @@ from sqlalchemy import Engine, inspect, update
 
 from provisioner.engine import EngineError
 from provisioner.models import Run, RunStatus, RunStep, StepStatus, Tenant
-from provisioner.models.status import ACTIVE_RUN_STATUSES, SETTLED_STEP_STATUSES
+from provisioner.models.status import (
+    ACTIVE_RUN_STATUSES,
+    SETTLED_STEP_STATUSES,
+    UNFINISHED_STEP_STATUSES,
+)
 from provisioner.models.types import utcnow
 from provisioner.orchestration import changes
 from provisioner.orchestration.transitions import (
@@ -37,7 +41,6 @@ from provisioner.steps.base import StepResult
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
-_UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
 class Action(StrEnum):
@@ -129,7 +132,7 @@ def _manual_verdict(run: Run, step: RunStep, task_id: str) -> Claim | None:
     if busy and not own_retry:
         return Claim(Action.STOP, f"{step.name} is {step.status} in task {step.task_id}")
     if run.status in ACTIVE_RUN_STATUSES and any(
-        s.position < step.position and s.status in _UNFINISHED for s in run.steps
+        s.position < step.position and s.status in UNFINISHED_STEP_STATUSES for s in run.steps
     ):
         return Claim(Action.STOP, "the run is active and earlier steps are unfinished")
     return None
@@ -191,6 +194,48 @@ def record_retry(
     changes.commit()
 
 
+def park(
+    run_id: str,
+    step_name: str,
+    task_id: str,
+    error: BaseException,
+    *,
+    until: datetime,
+    attempted: bool,
+) -> bool:
+    """Let the step wait for its engine until `until` (the engine probe resumes it); False,
+    changing nothing, once it has waited RUN_TRANSIENT_DEADLINE: the caller fails it.
+
+    `attempted` False: the attempt never called the engine (its site was known to be down)
+    and does not count as one.
+    """
+    owned = _owned(run_id, step_name, task_id)
+    if owned is None:
+        return True  # not this task's any more: nothing to record, nothing to fail
+    run, step = owned
+    now = utcnow()
+    since = step.waiting_since or now
+    if now - since > timedelta(seconds=current_app.config["RUN_TRANSIENT_DEADLINE"]):
+        changes.rollback()
+        return False
+    if not attempted:
+        step.attempts -= 1
+    set_step_status(step, StepStatus.WAITING)
+    step.waiting_since = since
+    step.next_attempt_at = until
+    step.error = error_summary(error)
+    event(
+        run,
+        "step_waiting",
+        step=step,
+        message=f"waiting for the engine, next try at {until:%H:%M:%S} UTC: {error}",
+        data={"reason": type(error).__name__, "next_probe_at": until.isoformat()},
+    )
+    settle(run)
+    changes.commit()
+    return True
+
+
 def complete(
     run_id: str, step_name: str, task_id: str, outcome: StepResult, attempt_ms: int
 ) -> bool:
@@ -226,8 +271,9 @@ def fail(
     attempt_ms: int,
     partial: StepResult | None = None,
 ) -> None:
-    """Record a final failure; a critical one fails the run and marks the rest not reached."""
-    owned = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED,))
+    """Record a final failure; a critical one fails the run and marks the rest not reached.
+    (A waiting step fails too: it waited for its engine too long.)"""
+    owned = _owned(run_id, step_name, task_id, also=(StepStatus.CANCELLED, StepStatus.WAITING))
     if owned is None:
         return
     run, step = owned

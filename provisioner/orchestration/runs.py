@@ -18,7 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from provisioner.errors import Conflict, PlanError
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus, RunStep, StepStatus, Tenant, latest_run
-from provisioner.models.status import ACTIVE_RUN_STATUSES
+from provisioner.models.status import (
+    ACTIVE_RUN_STATUSES,
+    UNDER_WAY_STEP_STATUSES,
+    UNFINISHED_STEP_STATUSES,
+)
 from provisioner.models.types import utcnow
 from provisioner.orchestration import audit, chain, changes, plans
 from provisioner.orchestration.dispatch import Undo
@@ -37,7 +41,6 @@ from provisioner.steps.base import RunOptions
 ONE_ACTIVE_RUN = "uq_provisioning_runs_one_active_per_tenant"
 RESUMABLE = (RunStatus.FAILED, RunStatus.PARTIAL, RunStatus.CANCELLED)
 RERUNNABLE = (StepStatus.FAILED, StepStatus.NOT_REACHED, StepStatus.CANCELLED)
-_LIVE = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def skip(run_id: Any, step_name: str, actor: str) -> Run:
         changes.rollback()
         raise Conflict(f"{step.name} is already {step.status}", status=step.status)
     undo = _undo(run)
-    interrupted = step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+    interrupted = step.status in UNDER_WAY_STEP_STATUSES
     revoked, publication = step.task_id, chain.dispatch_key(run)
     step.task_id = None  # a late answer of the interrupted task must not count
     set_step_status(step, StepStatus.SKIPPED, f"skipped by {actor}")
@@ -189,10 +192,10 @@ def cancel(run_id: Any, actor: str) -> Run:
             f"the run is {run.status}; only a pending or running run can be cancelled",
             status=run.status,
         )
-    task_ids = [s.task_id for s in run.steps if s.task_id and s.status in _LIVE]
+    task_ids = [s.task_id for s in run.steps if s.task_id and s.status in UNFINISHED_STEP_STATUSES]
     publication = chain.dispatch_key(run)
     for step in run.steps:
-        if step.status in (StepStatus.RUNNING, StepStatus.RETRYING):
+        if step.status in UNDER_WAY_STEP_STATUSES:
             set_step_status(step, StepStatus.CANCELLED, f"cancelled by {actor}")
             event(run, "step_cancelled", step=step, message=f"cancelled by {actor}")
         elif step.status == StepStatus.PENDING:

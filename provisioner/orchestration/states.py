@@ -25,8 +25,10 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.NOT_REACHED, S.CANCELLED}),
     # running -> running: another delivery takes over a step whose worker vanished
-    S.RUNNING: frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.RETRYING, S.CANCELLED}),
+    S.RUNNING: frozenset({S.RUNNING, S.COMPLETED, S.FAILED, S.RETRYING, S.WAITING, S.CANCELLED}),
     S.RETRYING: frozenset({S.RUNNING, S.FAILED, S.CANCELLED}),
+    # waiting -> pending: its engine answers again, a new chain resumes it
+    S.WAITING: frozenset({S.PENDING, S.RUNNING, S.FAILED, S.CANCELLED}),
     # completed -> running: a manual rerun (`celery call`); steps are idempotent
     S.COMPLETED: frozenset({S.RUNNING}),
     S.FAILED: frozenset({S.PENDING, S.RUNNING, S.SKIPPED}),

@@ -27,13 +27,16 @@ from provisioner.models import (
     StepStatus,
     Tenant,
 )
-from provisioner.models.status import FINAL_RUN_STATUSES
+from provisioner.models.status import (
+    FINAL_RUN_STATUSES,
+    UNDER_WAY_STEP_STATUSES,
+    UNFINISHED_STEP_STATUSES,
+)
 from provisioner.models.types import utcnow
 from provisioner.orchestration import changes, states
 
 # A failed step counts as settled only when it is not critical: the run went on without it.
 _SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
-_UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING)
 
 Model = TypeVar("Model", Run, Tenant, SiteJob)
 
@@ -135,7 +138,7 @@ def set_run_status(run: Run, target: RunStatus, reason: str | None = None) -> No
 def set_step_status(step: RunStep, target: StepStatus, note: str | None = None) -> None:
     states.check(states.STEP_TRANSITIONS, "step", step.status, target)
     # Retries and take-overs go on with the step's attempt; a settled step starts afresh.
-    resumed = step.status in (StepStatus.RUNNING, StepStatus.RETRYING)
+    resumed = step.status in UNDER_WAY_STEP_STATUSES
     step.status = target
     now = utcnow()
     if target == StepStatus.RUNNING:
@@ -154,6 +157,8 @@ def set_step_status(step: RunStep, target: StepStatus, note: str | None = None) 
         step.next_attempt_at = None
         if step.started_at is not None:
             step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    if target not in UNFINISHED_STEP_STATUSES:
+        step.waiting_since = None  # settled: a later wait for the engine starts afresh
     if note is not None:
         step.note = note
 
@@ -171,7 +176,7 @@ def settle(run: Run) -> None:
     total = len(run.steps) or 1
     done = sum(1 for s in run.steps if s.status in _SETTLED or _failed_softly(s))
     run.progress = min(100, done * 100 // total)
-    unfinished = [s for s in run.steps if s.status in _UNFINISHED]
+    unfinished = [s for s in run.steps if s.status in UNFINISHED_STEP_STATUSES]
     if unfinished:
         run.current_step = unfinished[0].name
         return

@@ -117,6 +117,8 @@ def diagnose(run: Run, now: datetime) -> tuple[RunStep, Reason] | None:
     """The step that holds the run up and why, if the run is stuck."""
     cfg = current_app.config
     for step in run.steps:
+        if step.status == StepStatus.WAITING:
+            return None  # parked for its engine: the engine probe resumes it
         if step.status == StepStatus.RUNNING:
             return (step, Reason.STALE) if abandoned(step, now) else None
         if step.status == StepStatus.RETRYING:
@@ -182,9 +184,7 @@ def _recover(
         changes.commit()
         log.warning("watchdog failed run %s: %s", run.id, why)
         return FAILED
-    to_run = [s for s in run.steps if s is step or s.status == StepStatus.PENDING]
-    chain.assign_task_ids(to_run)
-    run.queued_at = utcnow()
+    to_run = chain.restart_from(run, step)
     event(run, REQUEUED, step=step, message=why, data={"reason": str(reason)})
     changes.commit()
     log.warning("watchdog requeued run %s: %s", run.id, why)

@@ -38,7 +38,7 @@ PAGE_STEP_IDS: dict[str, str] = {
 STEP_NAMES_BY_PAGE_ID: dict[str, str] = {page: name for name, page in PAGE_STEP_IDS.items()}
 # A run the page would call running: written and queued, its first step not started yet.
 PAGE_RUN_STATUSES: dict[str, str] = {"PENDING": "IN_PROGRESS"}
-_UNFINISHED_STEPS = ("pending", "running", "retrying")
+_UNFINISHED_STEPS = ("pending", "running", "retrying", "waiting")
 
 
 def step_name(identifier: str) -> str:
@@ -77,11 +77,14 @@ def page_status(doc: dict[str, Any]) -> dict[str, Any]:
     current = doc.get("current_step")
     if current is None and doc["status"] == "PENDING":
         current = next((s["name"] for s in doc["steps"] if s["status"] in _UNFINISHED_STEPS), None)
-    return {
+    page = {
         **page_summary({**doc, "current_step": current}),
         "steps": [{**step, "name": page_step_id(step["name"])} for step in doc["steps"]],
         "errors": [{**error, "step": page_step_id(error["step"])} for error in doc["errors"]],
     }
+    if waiting := doc.get("waiting_for_engine"):
+        page["waiting_for_engine"] = {**waiting, "step": page_step_id(waiting["step"])}
+    return page
 
 
 def page_document(data: dict[str, Any]) -> dict[str, Any]:

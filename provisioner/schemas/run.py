@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from provisioner import catalog
-from provisioner.models import Run, RunStep
+from provisioner.models import Run, RunStep, StepStatus
 from provisioner.orchestration.plans import PLAN_NAMES
 from provisioner.schemas.common import MAX_ID, Schema, StrictSchema, page_of
 from provisioner.schemas.dialects import PAGE_STEP_IDS, step_name
@@ -114,11 +114,34 @@ class RunSummarySchema(Schema):
 RunPageSchema = page_of(RunSummarySchema, "RunPageSchema")
 
 
+class WaitingForEngineSchema(Schema):
+    """A run whose step waits for its engine site to answer again; it resumes by itself."""
+
+    step = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    next_probe_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
 class RunStatusSchema(RunSummarySchema):
     steps_completed = fields.Method("_completed")
     total_steps = fields.Method("_total")
     steps = fields.List(fields.Nested(StepSchema))
     errors = fields.Method("_errors")
+    waiting_for_engine = fields.Method("_waiting", allow_none=True)
+
+    def _waiting(self, run: Run) -> Any:
+        step = next((s for s in run.steps if s.status == StepStatus.WAITING), None)
+        if step is None:
+            return None
+        return _WAITING.dump(
+            {
+                "step": step.name,
+                "since": step.waiting_since or step.next_attempt_at,
+                "next_probe_at": step.next_attempt_at,
+                "reason": (step.error or {}).get("message"),
+            }
+        )
 
     def _completed(self, run: Run) -> int:
         return sum(1 for s in run.steps if s.status == "completed")
@@ -135,7 +158,7 @@ class RunStatusSchema(RunSummarySchema):
                 "engine": s.error.get("engine"),
             }
             for s in run.steps
-            if s.error is not None and s.status in ("failed", "retrying")
+            if s.error is not None and s.status in ("failed", "retrying", "waiting")
         )
 
 
@@ -146,6 +169,7 @@ def status_document(run: Run) -> dict[str, Any]:
 
 
 _STATUS = RunStatusSchema()
+_WAITING = WaitingForEngineSchema()
 
 
 class RunEventSchema(Schema):

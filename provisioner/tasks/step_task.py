@@ -19,9 +19,10 @@ from celery import shared_task
 from flask import current_app
 
 from provisioner.engine import PermanentEngineError, TransientEngineError
+from provisioner.engine.breaker import SiteState, SiteUnavailable
 from provisioner.extensions import db
 from provisioner.observability import context as log_context
-from provisioner.orchestration import context, execution, runs
+from provisioner.orchestration import context, execution, outages, runs
 from provisioner.orchestration.execution import Action
 from provisioner.orchestration.locks import LockTimeout
 from provisioner.steps import STEPS
@@ -112,10 +113,19 @@ def _execute(
     step, request = task.step, task.request
     last_attempt = request.retries >= task.max_retries
     started = time.monotonic()
+    site = ""
     try:
+        ctx = context.build(claim, last_attempt=last_attempt)
+        site = ctx.engine.credentials.site_key
+        unavailable = None if manual else outages.admit(site)
+        if unavailable is not None:
+            raise unavailable
         with _heartbeat(run_id, step.name, request.id):
-            outcome = step.run(context.build(claim, last_attempt=last_attempt))
+            outcome = step.run(ctx)
     except RETRYABLE as exc:
+        state = outages.failed(site, exc)
+        if not manual and (last_attempt or not state.available):
+            return _wait(task, run_id, exc, state, started)
         if not last_attempt:
             raise  # autoretry_for turns this into task.retry(...) with backoff
         return _failed(task, run_id, exc, started, critical=step.critical)
@@ -123,14 +133,29 @@ def _execute(
         _record_failure(task, run_id, exc, started, critical=False, partial=exc.partial)
         return _after_manual(task, run_id, claim, resume, f"failed, not critical: {exc}")
     except (PermanentEngineError, StepError) as exc:
+        outages.succeeded(site)  # an engine that refuses a request is up
         return _failed(task, run_id, exc, started, critical=step.critical)
     except Exception as exc:
         log.exception("step %s raised an unexpected error", step.name)
         return _failed(task, run_id, exc, started, critical=step.critical)
+    outages.succeeded(site)
     going_on = execution.complete(run_id, step.name, request.id, outcome, _ms(started))
     if not going_on and not manual:
         request.chain = None
     return _after_manual(task, run_id, claim, resume, "completed")
+
+
+def _wait(task: StepTask, run_id: str, exc: Exception, state: SiteState, started: float) -> str:
+    """Park the step until its engine site's next probe (the probe resumes it), unless it
+    has waited too long already: then it fails."""
+    until = outages.next_try(state)
+    attempted = not isinstance(exc, SiteUnavailable)
+    if execution.park(
+        run_id, task.step.name, task.request.id, exc, until=until, attempted=attempted
+    ):
+        task.request.chain = None  # the probe publishes a new chain from this step
+        return f"waiting for the engine until {until:%H:%M:%S} UTC: {exc}"
+    return _failed(task, run_id, outages.gave_up(exc), started, critical=task.step.critical)
 
 
 def _failed(task: StepTask, run_id: str, exc: Exception, started: float, *, critical: bool) -> str:

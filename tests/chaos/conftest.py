@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus, StepStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
-from provisioner.orchestration import runs
+from provisioner.orchestration import outages, runs
 from tests.helpers import assert_exactly_one_of_each, steps_of
 
 TENANTS = int(os.environ.get("CHAOS_TENANTS", "20"))
@@ -48,8 +49,10 @@ def report(request: pytest.FixtureRequest) -> Callable[..., None]:
 
 
 def wait_all_final(run_ids: list[Any], timeout: float = DEADLINE, tick: Any = None) -> list[Run]:
-    """Poll until every run is final, calling `tick()` between polls (the chaos loop)."""
+    """Poll until every run is final, calling `tick()` between polls (the chaos loop), and
+    the engine probe every ENGINE_PROBE_TICK s, as beat does."""
     deadline = time.monotonic() + timeout
+    probe = beat_probe()
     while True:
         try:
             db.session.expire_all()
@@ -68,7 +71,34 @@ def wait_all_final(run_ids: list[Any], timeout: float = DEADLINE, tick: Any = No
             )
         if tick:
             tick()
+        probe()
         time.sleep(0.5)
+
+
+def hold(seconds: float) -> None:
+    """Let `seconds` pass with beat's engine probe running, as it would meanwhile."""
+    probe = beat_probe()
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        probe()
+        time.sleep(0.5)
+
+
+def beat_probe() -> Callable[[], None]:
+    """The engine probe's beat task, at most once per its schedule when called in a loop."""
+    seconds = current_app.config["CELERY"]["beat_schedule"]["engine-probe"]["schedule"]
+    last = [0.0]
+
+    def tick() -> None:
+        if time.monotonic() - last[0] < seconds:
+            return
+        last[0] = time.monotonic()
+        try:
+            outages.tick()
+        except DBAPIError:  # the database is restarting: the next tick probes
+            db.session.rollback()
+
+    return tick
 
 
 def settle_failures(found: list[Run], rounds: int = 3) -> tuple[list[Run], list[str]]:

@@ -18,9 +18,11 @@ import pytest
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
+from provisioner.models.types import utcnow
 from tests.chaos.conftest import (
     TENANTS,
     assert_engine_exact,
+    hold,
     settle_failures,
     wait_all_final,
 )
@@ -28,6 +30,8 @@ from tests.helpers import events_of, new_tenant, start
 from tests.integration.conftest import Api, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+# Seconds the engine is down in the outage scenario (`make chaos`: 120 and 600).
+ENGINE_OUTAGES = [float(s) for s in os.environ.get("CHAOS_ENGINE_OUTAGES", "15").split(",")]
 FAULT_KINDS = [
     {"kind": "error", "status": 503, "exc_type": "SessionStopped"},
     {"kind": "error", "status": 429, "exc_type": "TooManyRequestsError",
@@ -84,6 +88,7 @@ def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine, r
 
     fired = Counter(c["fault"] for c in calls if c["fault"])
     assert len(fired) >= 4, fired  # most kinds really happened
+    assert continued == []  # no run needed an operator: transient faults only delay
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
     assert_engine_exact(engine, [t.name for t in tenants])
     report(
@@ -91,7 +96,56 @@ def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine, r
         engine_calls=len(calls),
         faults_fired=fired,
         continued_by_operator=Counter(continued),
+        steps_waited=_waits(found),
     )
+
+
+@pytest.mark.parametrize("outage", ENGINE_OUTAGES)
+def test_engine_outage_under_load(app_ctx, worker, sim, engine, report, outage):
+    """The engine answers 503 to every call for `outage` s while the runs are in flight (a
+    restart or deploy behind its proxy), with the breaker's production settings: every run
+    completes by itself, none needs an operator, none makes anything twice."""
+    app_ctx.config.update(BREAKER_PROBE_INTERVAL=5.0, BREAKER_PROBE_MAX=30.0)
+    worker.restart(concurrency=3)
+    sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
+    tenants = [new_tenant() for _ in range(TENANTS)]
+    run_ids = [start(t, include_demo_data=True) for t in tenants]
+    wait_all_final(run_ids[:1])  # under way: the first run is through, the rest in flight
+
+    down = sim.add_fault(kind="error", status=503)
+    hold(outage)
+    sim.faults.remove(down["id"])
+    back = utcnow()
+    found = wait_all_final(run_ids)
+    found, continued = settle_failures(found)
+
+    resumed = [_first_resumed_after(r.id, back) for r in found]
+    lags = sorted(s for s in resumed if s is not None)
+    assert lags  # the outage did keep runs waiting
+    assert continued == []
+    assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS
+    assert_engine_exact(engine, [t.name for t in tenants])
+    report(
+        outage_seconds=outage,
+        runs=Counter(r.status for r in found),
+        continued_by_operator=len(continued),
+        runs_that_waited=len(lags),
+        steps_waited=_waits(found),
+        resumed_after_return_s={"max": lags[-1] if lags else None,
+                                "median": lags[len(lags) // 2] if lags else None},
+        failed_steps=sum(len(events_of(r.id, kind="step_failed")) for r in found),
+    )  # fmt: skip
+
+
+def _first_resumed_after(run_id, moment) -> float | None:
+    """Seconds from the engine's return to the run's first resumed step (None: it did not
+    wait then)."""
+    resumed = [e for e in events_of(run_id, kind="step_resumed") if e.created_at >= moment]
+    return round((resumed[0].created_at - moment).total_seconds(), 1) if resumed else None
+
+
+def _waits(found) -> int:
+    return sum(len(events_of(r.id, kind="step_waiting")) for r in found)
 
 
 def test_storm_of_steering_calls_on_one_run(app_ctx, worker, sim, report):

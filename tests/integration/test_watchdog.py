@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from provisioner.extensions import db
@@ -15,7 +14,14 @@ from provisioner.models.types import utcnow
 from provisioner.orchestration import watchdog
 from provisioner.tasks.watchdog import TASK
 from tests.conftest import QUEUE
-from tests.helpers import assert_exactly_one_of_each, events_of, new_tenant, start, wait_run
+from tests.helpers import (
+    assert_exactly_one_of_each,
+    events_of,
+    metric,
+    new_tenant,
+    start,
+    wait_run,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +54,6 @@ def after(seconds: float):
 
 def step_is(name: str, status: str):
     return lambda run: run.step(name).status == status
-
-
-def metric(client, name: str, **labels: str) -> float:
-    text = client.get("/metrics").get_data(as_text=True)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                return sample.value
-    return 0.0
 
 
 def test_a_step_whose_worker_vanished_is_taken_over(quiet, worker, sim, engine):

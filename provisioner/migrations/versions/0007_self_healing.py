@@ -1,4 +1,4 @@
-"""runs that wait for their engine, worker liveness (issue 13)
+"""no change (a placeholder that landed empty; issue 13's schema is in 0009 and later)
 
 Revision ID: 0007
 Revises: 0006

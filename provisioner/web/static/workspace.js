@@ -35,6 +35,7 @@ const STEP_STATE = {
   pending: ["○", "Pending"],
   running: ["◔", "Running"],
   retrying: ["↻", "Retrying"],
+  waiting: ["⏸", "Waiting for ERPNext"],
   completed: ["✓", "Completed"],
   failed: ["✗", "Failed"],
   skipped: ["–", "Skipped"],
@@ -187,6 +188,18 @@ function drawOverview(status) {
   $("progress-text").textContent = status
     ? `${progress}% · ${status.steps_completed} of ${status.total_steps} steps completed`
     : "";
+  drawEngineWait(status?.waiting_for_engine);
+}
+
+// A run waiting for its ERPNext to answer again: it goes on by itself, say so and when.
+function drawEngineWait(waiting) {
+  const note = $("engine-wait");
+  note.hidden = !waiting;
+  if (!waiting) return;
+  const next = waiting.next_probe_at ? ` It is asked again at ${formatTime(waiting.next_probe_at)}.` : "";
+  note.textContent =
+    `ERPNext is not answering (since ${formatTime(waiting.since)}): provisioning waits and goes on by itself when it is back; nothing needs doing.${next}` +
+    (waiting.reason ? ` Last answer: ${waiting.reason}` : "");
 }
 
 function drawActions(status) {
@@ -237,7 +250,7 @@ function stepItem(step) {
     el("p", { class: "meta", text: stepMeta(step) }),
   );
   if (step.note) item.append(el("p", { class: "note", text: step.note }));
-  if (step.error && ["failed", "retrying"].includes(step.status)) item.append(stepError(step));
+  if (step.error && ["failed", "retrying", "waiting"].includes(step.status)) item.append(stepError(step));
   const skippable = (!step.critical || step.optional) && !["completed", "skipped"].includes(step.status);
   if (skippable) {
     const button = el("button", {
@@ -258,7 +271,7 @@ function stepMeta(step) {
   if (step.manual_attempts) parts.push(`${step.manual_attempts} by hand`);
   if (step.duration_ms !== null) parts.push(`took ${formatDuration(step.duration_ms)}`);
   else if (step.status === "running") parts.push(`started ${formatTime(step.started_at)}`);
-  if (step.status === "retrying" && step.next_attempt_at) {
+  if (["retrying", "waiting"].includes(step.status) && step.next_attempt_at) {
     parts.push(`next attempt at ${formatTime(step.next_attempt_at)}`);
   }
   return parts.join(" · ");
