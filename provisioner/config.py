@@ -180,6 +180,9 @@ def security_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         "RATE_LIMIT_PER_TENANT": env.get("RATE_LIMIT_PER_TENANT", "30/minute"),
         "LOGIN_FAILURES_PER_ACCOUNT": env.get("LOGIN_FAILURES_PER_ACCOUNT", "10/15 minutes"),
         "LOGIN_FAILURES_PER_ADDRESS": env.get("LOGIN_FAILURES_PER_ADDRESS", "30/15 minutes"),
+        # Bulk continues (POST /api/v1/provisioning/runs/continue) per platform admin, on top
+        # of their mutating calls: each may continue up to 1,000 runs.
+        "BULK_CONTINUE_RATE_LIMIT": env.get("BULK_CONTINUE_RATE_LIMIT", "6/minute"),
         # Where the counters live; if it is down they fall back to per-process counts.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or _redis_or(broker, "memory://"),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "provisioner"),

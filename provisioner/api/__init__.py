@@ -15,6 +15,7 @@ from provisioner.api import (
     openapi,
     ops,
     provisioning,
+    recovery,
     tenants,
     verification,
     webhooks,
@@ -45,3 +46,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(live.blueprint("live", "/api/v1/provisioning"))
     app.register_blueprint(live.blueprint("live_legacy", "/api/provisioning"))
     app.register_blueprint(verification.bp)
+    app.register_blueprint(recovery.bp)

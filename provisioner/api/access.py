@@ -86,6 +86,14 @@ def tenant_for(tenant_id: str, need: Need) -> Tenant:
     return tenant
 
 
+def platform_admin() -> User:
+    """The caller, if a platform admin (routes that act across workspaces); 403 otherwise."""
+    user = current_user()
+    if not user.is_admin:
+        raise ApiError(403, "forbidden", "only platform admins may do this")
+    return user
+
+
 def may_steer() -> bool:
     """Whether the caller may steer the workspace `tenant_for` last gave (and see its URLs)."""
     return g.get("role") in (PLATFORM_ADMIN, *STEERING_ROLES)

@@ -7,6 +7,8 @@
   and out of reach of anyone who may not steer the workspace.
 - Failed sign-ins (`api/auth.py`): per account and per client address
   (LOGIN_FAILURES_PER_ACCOUNT, LOGIN_FAILURES_PER_ADDRESS); a bearer header changes nothing.
+- Bulk continues (`api/recovery.py`): per platform admin (BULK_CONTINUE_RATE_LIMIT), spent
+  once the request is valid, on top of the mutating budget.
 
 A spent budget answers 429 with `Retry-After`. If the counters' store is down, counting
 goes on per process for a while rather than refusing every call. The client address is
@@ -123,6 +125,11 @@ def spend_tenant(tenant_id: object) -> None:
     state["tenant"] = str(tenant_id)
     if state.get("limited"):
         _spend(state, "tenant", current_app.config["RATE_LIMIT_PER_TENANT"])
+
+
+def spend_bulk(user_id: object) -> None:
+    """One bulk continue of the caller's budget (BULK_CONTINUE_RATE_LIMIT)."""
+    budgets().spend(current_app.config["BULK_CONTINUE_RATE_LIMIT"], "bulk", str(user_id))
 
 
 def _state() -> dict[str, Any]:

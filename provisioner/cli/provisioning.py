@@ -1,4 +1,6 @@
-"""`flask --app wsgi provisioning status|start|retry|cancel|verify|repair TENANT`, for operators.
+"""`flask --app wsgi provisioning status|start|retry|cancel|verify|repair TENANT`, and
+`provisioning continue-failed` (the filters of `POST /api/v1/provisioning/runs/continue`),
+for operators.
 
 TENANT is a workspace's id or slug. The commands go through orchestration as the API does,
 and leave the same audit entries, with the actor `cli:<login>`.
@@ -22,8 +24,9 @@ from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnav
 from provisioner.extensions import db
 from provisioner.models import Run, Tenant, Verification, latest_run
 from provisioner.models.verification import ACTIVE_VERIFICATION_STATUSES
-from provisioner.orchestration import runs, verifications
+from provisioner.orchestration import recovery, runs, verifications
 from provisioner.orchestration.plans import PLAN_NAMES
+from provisioner.schemas.recovery import BulkContinueSchema
 from provisioner.schemas.run import StartSchema, status_document
 from provisioner.steps import STEP_NAMES
 
@@ -139,6 +142,46 @@ def repair(tenant: str) -> None:
         _steer(found, lambda: verifications.repair(found, _actor()))
 
 
+@provisioning.command("continue-failed")
+@click.option("--engine-site", help="Only workspaces whose runs use this engine site (its name).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(recovery.CONTINUABLE),
+    help="Runs that ended so (repeatable; default FAILED).",
+)
+@click.option("--failed-step", help="Only runs in which this step failed (either vocabulary).")
+@click.option("--since", help="Only runs that finished at or after this (ISO 8601, with offset).")
+@click.option("--until", help="Only runs that finished before this (ISO 8601, with offset).")
+@click.option("--limit", type=int, default=100, show_default=True, help="Most runs to continue.")
+@click.option("--dry-run", is_flag=True, help="Show what would be continued; change nothing.")
+def continue_failed(
+    *,
+    engine_site: str | None,
+    statuses: tuple[str, ...],
+    failed_step: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    dry_run: bool,
+) -> None:
+    """Continue the latest run of every workspace that matches the filters."""
+    body = {
+        "engine_site": engine_site,
+        "status": list(statuses) or None,
+        "failed_step": failed_step,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "dry_run": dry_run,
+    }
+    with _refusals():
+        filters = BulkContinueSchema().load({k: v for k, v in body.items() if v is not None})
+    filters.pop("dry_run")
+    _show_report(recovery.continue_runs(recovery.Filters(**filters), _actor(), dry_run=dry_run))
+
+
 def _steer(tenant: Tenant, command: Callable[[], Run]) -> None:
     """Run a command (it commits, with its audit entry), then show the run as it is now."""
     run_id = command().id
@@ -199,6 +242,21 @@ def _show(tenant: Tenant, run: Run | None) -> None:
         if step.status == "waiting" and step.next_attempt_at:
             when = step.next_attempt_at.isoformat(timespec="seconds")
             click.echo(f"       waiting for the engine; it is asked again at {when}")
+
+
+def _show_report(report: recovery.Report) -> None:
+    done = "would continue" if report.dry_run else "continued"
+    beyond = report.matched - len(report.continued) - len(report.skipped)
+    click.echo(
+        f"{report.matched} matched: {len(report.continued)} {done}, "
+        f"{len(report.skipped)} skipped, {beyond} beyond --limit"
+        + ("  (dry run: nothing was changed)" if report.dry_run else "")
+    )
+    for outcome in report.continued:
+        click.echo(f"  {done:<14} {outcome.tenant_slug}  run {outcome.run_id}")
+    for outcome in report.skipped:
+        click.echo(f"  {'skipped':<14} {outcome.tenant_slug}  run {outcome.run_id}")
+        click.echo(f"  {'':<14} {outcome.reason}")
 
 
 def _show_verification(verification: Verification) -> None:

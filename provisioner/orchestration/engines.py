@@ -3,6 +3,8 @@ which engines a workspace may be pointed at (docs/SECURITY.md, "Engines")."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app
 
 from provisioner.engine import EngineClient, EngineCredentials
@@ -35,6 +37,20 @@ def credentials_for(tenant: Tenant) -> EngineCredentials:
     )
 
 
+def site_name(credentials: EngineCredentials) -> str:
+    """The name of an engine site: the site asked for by `Host`, else the URL's host, in
+    lowercase (what the site registry and `check_choice` compare)."""
+    return (credentials.site or urlsplit(credentials.url).hostname or "").lower()
+
+
+def site_of(tenant: Tenant) -> str:
+    """The name of the engine site the tenant's steps talk to (its own, else the shared
+    one), without decrypting its key."""
+    if not tenant.has_own_site:
+        return site_name(default_credentials())
+    return site_name(EngineCredentials(tenant.engine_url or "", "", "", tenant.engine_site))
+
+
 def check_choice(tenant: Tenant, credentials: EngineCredentials, *, platform_admin: bool) -> None:
     """Refuse an engine the caller may not point the workspace at.
 
@@ -53,7 +69,7 @@ def check_choice(tenant: Tenant, credentials: EngineCredentials, *, platform_adm
                 "ask a platform admin for any other"
             )
         urls.guard(current_app.config).check(target)
-    site = (credentials.site or target.host).lower()
+    site = site_name(credentials)
     shared_server = urls.matches(target, engine_servers())  # where the shared site lives
     reason = registry.taken(
         site, tenant.id, configured_too=not platform_admin, shared_too=shared_server

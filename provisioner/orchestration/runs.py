@@ -8,7 +8,7 @@ If publishing fails, the change is undone and `QueueUnavailable` goes up (the AP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,12 +122,31 @@ def _declare(run: Run, request: StartRequest, names: Sequence[str], actor: str) 
     changes.commit()
 
 
-def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) -> Run:
+def resume(
+    run_id: Any,
+    actor: str,
+    *,
+    kind: str,
+    step_name: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+) -> Run:
     """`retry` / `continue`: rerun what failed or was not reached, keep what completed.
 
     With `step_name` (retry only) that step is rerun even if it completed, then the rest.
+    Only a workspace's latest run is resumed: checked under its tenant's lock, which a start
+    takes too. `details` go into the audit entry (a bulk continue's filters); `dry_run`
+    makes every check and refusal, then changes nothing.
     """
     run = _locked(run_id)
+    newest = latest_run(run.tenant_id)
+    if newest is not None and newest.id != run.id:
+        changes.rollback()
+        raise Conflict(
+            f"a newer run of this workspace exists; a {kind} acts only on the latest one",
+            run_id=str(newest.id),
+            status=newest.status,
+        )
     if run.status not in RESUMABLE:
         changes.rollback()
         raise Conflict(f"the run is {run.status}; there is nothing to {kind}", status=run.status)
@@ -143,10 +162,14 @@ def resume(run_id: Any, actor: str, *, kind: str, step_name: str | None = None) 
     if not to_run:
         changes.rollback()
         raise Conflict(f"no step of this run needs a {kind}", status=run.status)
+    if dry_run:
+        changes.rollback()
+        return run
     set_run_status(run, RunStatus.PENDING)
     settle(run)
     event(run, f"run_{kind}", message=f"{kind} by {actor}: {', '.join(s.name for s in to_run)}")
-    audit.record(run.tenant, actor, kind, run.id, **({"step": step_name} if step_name else {}))
+    noted = {**({"step": step_name} if step_name else {}), **(details or {})}
+    audit.record(run.tenant, actor, kind, run.id, **noted)
     _commit_and_publish(run, to_run, undo)
     return run
 

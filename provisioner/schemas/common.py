@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
@@ -50,6 +51,18 @@ class SiteName(fields.String):
         if not is_hostname(name):
             raise ValidationError(f"not a valid site name: use {RULE}")
         return name
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date and time with its offset (a naive one is refused), loaded in UTC; one
+    that UTC cannot represent (year 1 east of Greenwich …) is refused too."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("is out of range") from None
 
 
 class PageQuerySchema(StrictSchema):

@@ -115,6 +115,7 @@ def test_startup_checks_name_what_is_wrong():
         "RATE_LIMIT_PER_TENANT": "1/minute",
         "LOGIN_FAILURES_PER_ACCOUNT": "1/minute",
         "LOGIN_FAILURES_PER_ADDRESS": "1/minute",
+        "BULK_CONTINUE_RATE_LIMIT": "1/minute",
         "PROXY_FIX_HOPS": 0,
     }
     with pytest.raises(startup.InsecureSettings, match="OUTBOUND_ALLOWED_NETWORKS"):
