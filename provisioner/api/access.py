@@ -66,17 +66,19 @@ def tenant_for(tenant_id: str, need: Need) -> Tenant:
     user = current_user()
     if user.disabled:  # also for stream tickets (api/live.py), which carry no token version
         raise _unauthorized("the account is disabled")
-    tenant = db.session.get(Tenant, id_or_404(tenant_id, "workspace"))
-    if tenant is None:
+    # The workspace and the caller's role in it, in one query.
+    member = (Membership.tenant_id == Tenant.id) & (Membership.user_id == user.id)
+    found = db.session.execute(
+        select(Tenant, Membership.role)
+        .outerjoin(Membership, member)
+        .where(Tenant.id == id_or_404(tenant_id, "workspace"))
+    ).first()
+    if found is None:
         raise _not_found()
+    tenant, role = found
     if user.is_admin:
         g.role = PLATFORM_ADMIN
     else:
-        role = db.session.execute(
-            select(Membership.role).where(
-                Membership.user_id == user.id, Membership.tenant_id == tenant.id
-            )
-        ).scalar_one_or_none()
         if role is None:
             raise _not_found()  # no existence leak
         if need == Need.STEER and role not in STEERING_ROLES:

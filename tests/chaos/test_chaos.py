@@ -26,7 +26,7 @@ from tests.chaos.conftest import (
     settle_failures,
     wait_all_final,
 )
-from tests.helpers import events_of, new_tenant, start
+from tests.helpers import events_of, new_tenant, start, wait_run
 from tests.integration.conftest import Api, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -110,7 +110,7 @@ def test_engine_outage_under_load(app_ctx, worker, sim, engine, report, outage):
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
     tenants = [new_tenant() for _ in range(TENANTS)]
     run_ids = [start(t, include_demo_data=True) for t in tenants]
-    wait_all_final(run_ids[:1])  # under way: the first run is through, the rest in flight
+    wait_run(run_ids[0], until=lambda r: r.step("create_company").status == "completed")
 
     down = sim.add_fault(kind="error", status=503)
     hold(outage)

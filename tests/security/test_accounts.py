@@ -65,9 +65,15 @@ def test_a_new_password_ends_the_old_tokens(app, app_ctx, client):
     assert login(client, user.email, "a-brand-new-password").status_code == 200
 
 
-def test_the_token_check_adds_no_query_to_the_status_path(admin_api, app_ctx):
-    """Version and disabled state come with the user row authentication loads anyway."""
+@pytest.mark.parametrize("caller", ["platform admin", "member"])
+def test_the_token_check_adds_no_query_to_the_status_path(app_ctx, client, caller):
+    """Version and disabled state come with the user row authentication loads anyway, and
+    a member's role with the workspace's row."""
     tenant = new_tenant()
+    user = make_user(admin=caller == "platform admin")
+    if caller == "member":
+        join(user, tenant, Role.MEMBER)
+    api = Api(client, user)
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_):
@@ -75,13 +81,13 @@ def test_the_token_check_adds_no_query_to_the_status_path(admin_api, app_ctx):
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        answer = admin_api.get(f"/api/v1/provisioning/tenants/{tenant.id}/status")
+        answer = api.get(f"/api/v1/provisioning/tenants/{tenant.id}/status")
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert answer.status_code == 404  # no run yet
     users = [s for s in statements if "FROM users" in s]
     assert len(users) == 1
-    assert len(statements) == 3  # the user, the tenant, its latest run
+    assert len(statements) == 3  # the user, the tenant with the caller's role, its latest run
 
 
 def test_owners_manage_members(app_ctx, client):
