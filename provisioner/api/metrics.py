@@ -3,9 +3,10 @@
 Counters kept in process memory would be wrong here: runs are started by several gunicorn
 processes and executed by many Celery processes on many machines. So nothing is counted
 in memory; a collector reads aggregates from PostgreSQL (a few grouped queries over runs,
-run events, webhook deliveries and the latest verifications) and the queue's length from
-the broker, and the watchdog's latest sweep from Redis, at scrape time. Every web process answers the same numbers. Counters come from
-the append-only event log, so they only grow (unless a workspace is deleted with its runs).
+run events, webhook deliveries and the latest verifications), the queue's length from the
+broker and the watchdog's sweeps from Redis, at scrape time. Every web process answers the
+same numbers. Counters come from the append-only event log, so they only grow (unless a
+workspace is deleted with its runs).
 """
 
 from __future__ import annotations

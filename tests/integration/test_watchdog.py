@@ -206,9 +206,7 @@ def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(
     assert events_of(run_id)[-1].kind == "run_failed"
 
 
-def test_a_whole_worker_killed_with_reserved_steps_costs_seconds(
-    quiet, worker_pool, sim, engine
-):
+def test_a_whole_worker_killed_with_reserved_steps_costs_seconds(quiet, worker_pool, sim, engine):
     # One process, four messages reserved: while the engine holds one run's company for a
     # while, the other runs' next steps wait in the worker's hands, not in the queue.
     worker_pool.stop_all()
@@ -255,7 +253,8 @@ def test_a_whole_worker_killed_with_reserved_steps_costs_seconds(
                 if e.data == {"reason": "lost_message"}]  # fmt: skip
     for requeue in dead_worker:  # only the new chain ran them: the old messages were refused
         started = events_of(requeue.run_id, kind="step_started", step="create_company")
-        assert started and all(e.id > requeue.id for e in started)
+        assert started
+        assert all(e.id > requeue.id for e in started)
     for tenant in tenants:
         assert_exactly_one_of_each(engine, tenant.name)
 
@@ -276,7 +275,8 @@ def test_the_sweep_runs_on_its_own_queue_behind_a_backlog(
              what="a sweep")  # fmt: skip
     left = queue.depth()
 
-    assert left and left > backlog / 2, "the sweep did not wait for the backlog"
+    assert left, "the sweep did not wait for the backlog"
+    assert left > backlog / 2
     assert metric(client, "provisioner_watchdog_last_sweep_timestamp_seconds") > 0
     worker_pool.wait_for_log("watchdog sweep in")
     lose_messages()
@@ -301,10 +301,12 @@ def test_a_step_over_its_soft_time_limit_is_retried_and_recorded(
     monkeypatch.setattr(
         budgets,
         "step_limits",
-        lambda step, cfg: (2.0, 32.0) if step.name == "create_warehouses" else step_limits(step, cfg),
+        lambda step, cfg: (
+            (2.0, 32.0) if step.name == "create_warehouses" else step_limits(step, cfg)
+        ),
     )
-    sim.add_fault(kind="latency", seconds=1.5, method="GET", path="^/api/resource/Warehouse",
-                  count=2)  # fmt: skip
+    sim.add_fault(kind="latency", seconds=1.5, method="GET",
+                  path="^/api/resource/Warehouse", count=2)  # fmt: skip
     tenant = new_tenant()
     run = wait_run(start(tenant), timeout=90)
 

@@ -26,9 +26,10 @@ def test_the_throttles_slot_wait_counts_when_the_cap_is_on():
     step = STEPS[0]
     capped = {**DEFAULTS, "ENGINE_MAX_CONCURRENCY": 4}
     soft, _ = budgets.step_limits(step, DEFAULTS)
-    assert budgets.step_limits(step, capped)[0] == soft + step.engine_calls * DEFAULTS[
-        "ENGINE_SLOT_WAIT"
-    ]
+    assert (
+        budgets.step_limits(step, capped)[0]
+        == soft + step.engine_calls * DEFAULTS["ENGINE_SLOT_WAIT"]
+    )
 
 
 @pytest.mark.parametrize("backend", ["simulator", "bench"])
@@ -41,7 +42,9 @@ def test_each_site_job_type_has_a_budget(backend):
         if backend == "bench"
         else SimulatorBackend("http://engine", 3.05)
     )
-    budgets_by_type = {t: made.time_budget(t) for t in ("create_site", "delete_site", "backup_site")}
+    budgets_by_type = {
+        t: made.time_budget(t) for t in ("create_site", "delete_site", "backup_site")
+    }
     assert budgets_by_type["create_site"] > budgets_by_type["backup_site"] > 0
     if backend == "bench":  # new-site can take minutes: each command has BENCH_TIMEOUT
         assert budgets_by_type["create_site"] >= 3 * DEFAULTS["BENCH_TIMEOUT"]
