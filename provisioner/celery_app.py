@@ -25,6 +25,7 @@ def celery_init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery
     # Importing the task modules registers their shared tasks on this app.
     import provisioner.tasks.engine_probe
+    import provisioner.tasks.liveness
     import provisioner.tasks.site_jobs
     import provisioner.tasks.step_task
     import provisioner.tasks.verification

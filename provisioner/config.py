@@ -13,8 +13,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from kombu import Exchange, Queue
+
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/provisioner"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_QUEUE = "provisioner"
 
 
 def database_url(raw: str) -> str:
@@ -94,6 +97,16 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WATCHDOG_LOST_AFTER": _float(env, "WATCHDOG_LOST_AFTER", 300.0),
         "WATCHDOG_RETRY_GRACE": _float(env, "WATCHDOG_RETRY_GRACE", 60.0),
         "WATCHDOG_MAX_REQUEUES": _int(env, "WATCHDOG_MAX_REQUEUES", 3),
+        # A sweep holds a Redis lock this long at most (a second sweep meanwhile skips), and
+        # is stopped (soft time limit) after it.
+        "WATCHDOG_SWEEP_LIMIT": _float(env, "WATCHDOG_SWEEP_LIMIT", 120.0),
+        # A worker's main process keeps a key alive in Redis (TTL WORKER_LIVENESS_TTL s,
+        # refreshed every third of it) and the ids of the messages it holds in a set; the
+        # watchdog requeues what a worker whose key expired held (REDIS_URL; keys under
+        # LIVENESS_KEY_PREFIX, so that deployments sharing a Redis keep apart).
+        "WORKER_LIVENESS_TTL": _float(env, "WORKER_LIVENESS_TTL", 20.0),
+        "LIVENESS_KEY_PREFIX": env.get("LIVENESS_KEY_PREFIX")
+        or f"provisioner:{env.get('CELERY_DEFAULT_QUEUE', DEFAULT_QUEUE)}",
         # Active for longer than this: the long-running alert metric counts the run.
         "LONG_RUN_AFTER": _float(env, "LONG_RUN_AFTER", 1800.0),
         # Webhook deliveries: attempts, backoff (doubling from BASE up to MAX), HTTP timeout.
@@ -201,13 +214,24 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
     """Celery's own settings (lower-case names, as `celery.conf` takes them)."""
-    watchdog_interval = _float(env, "WATCHDOG_INTERVAL", 30.0)
+    # Every 15 s by default: with WORKER_LIVENESS_TTL 20 s, what a dead worker held is back
+    # in work within 60 s.
+    watchdog_interval = _float(env, "WATCHDOG_INTERVAL", 15.0)
     verify_tick = _float(env, "VERIFY_TICK", 60.0)
     probe_tick = _float(env, "ENGINE_PROBE_TICK", 5.0)
+    default_queue = env.get("CELERY_DEFAULT_QUEUE", DEFAULT_QUEUE)
+    watchdog_queue = env.get("WATCHDOG_QUEUE", "watchdog")
     return {
         "broker_url": broker,
         "result_backend": env.get("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1"),
-        "task_default_queue": env.get("CELERY_DEFAULT_QUEUE", "provisioner"),
+        "task_default_queue": default_queue,
+        # A worker started without -Q consumes both: the steps' queue and the watchdog's own,
+        # where no backlog of steps delays a sweep. (Declared as Celery declares a missing
+        # queue: an exchange of the queue's name, routing key the name.)
+        "task_queues": tuple(
+            Queue(name, Exchange(name), routing_key=name)
+            for name in (default_queue, watchdog_queue)
+        ),
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -222,7 +246,8 @@ def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         # the longest step (the setup wizard, ~14 s on a real site, 180 s allowed) plus the
         # longest retry wait (retries wait on the worker, unacknowledged, up to
         # STEP_RETRY_BACKOFF_MAX). A worker sweeps for such messages about every
-        # interval x throttle seconds.
+        # interval x throttle seconds. What a dead worker held comes back sooner: the
+        # watchdog requeues it once the worker's liveness key expired.
         "broker_transport_options": {
             "visibility_timeout": _int(env, "BROKER_VISIBILITY_TIMEOUT", 3600),
             "unacked_restore_interval": _int(env, "BROKER_RESTORE_INTERVAL", 10),
@@ -237,17 +262,21 @@ def celery_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         "result_expires": 24 * 3600,
         "worker_hijack_root_logger": False,
         # Site jobs of the bench backend go to BENCH_QUEUE, which only workers on the engine
-        # host consume (`celery -A provisioner worker -Q bench`); the rest to the default one.
-        "task_routes": ("provisioner.tasks.site_jobs.route",),
-        # Celery beat (`celery -A provisioner beat`, one per deployment) runs the watchdog.
-        # A sweep not picked up before the next one is due is dropped: the next one does it.
-        "beat_schedule": {
-            "watchdog": {
-                "task": "provisioner.watchdog.sweep",
-                "schedule": watchdog_interval,
-                "options": {"expires": watchdog_interval},
+        # host consume (`celery -A provisioner worker -Q bench`); the sweep to its own queue.
+        "task_routes": (
+            "provisioner.tasks.site_jobs.route",
+            {
+                "provisioner.watchdog.sweep": {"queue": watchdog_queue},
+                "provisioner.engine.probe": {"queue": watchdog_queue},
             },
-            # Probes the engine sites that are unavailable and resumes their waiting steps.
+        ),
+        # Celery beat (`celery -A provisioner beat`, one per deployment) runs the watchdog.
+        # Its sweeps never expire: one that waited runs late (a sweep already running makes
+        # it skip, see orchestration.watchdog.sweep_once).
+        "beat_schedule": {
+            "watchdog": {"task": "provisioner.watchdog.sweep", "schedule": watchdog_interval},
+            # Probes the engine sites that are unavailable and resumes their waiting steps (on
+            # the watchdog's queue too: no backlog of steps delays it).
             "engine-probe": {
                 "task": "provisioner.engine.probe",
                 "schedule": probe_tick,

@@ -24,6 +24,9 @@ TEST_ENV = {
     # Live page updates always use Redis pub/sub, whichever broker (make test-rabbitmq).
     "REDIS_URL": f"{services.REDIS_URL}/0",
     "CELERY_DEFAULT_QUEUE": QUEUE,
+    "WATCHDOG_QUEUE": f"{QUEUE}-watchdog",
+    # A whole worker killed: what it held is requeued once its liveness key is 3 s old.
+    "WORKER_LIVENESS_TTL": "3",
     "HEARTBEAT_INTERVAL": "0.5",
     "STALE_AFTER": "4",
     "ENGINE_READ_TIMEOUT": "2",
@@ -160,13 +163,14 @@ def live_process(app, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def worker_pool(app, tmp_path_factory) -> Iterator[WorkerPool]:
-    pool = WorkerPool(app, QUEUE, Path(tmp_path_factory.mktemp("workers")))
+    pool = WorkerPool(app, None, Path(tmp_path_factory.mktemp("workers")))
     yield pool
     pool.stop_all()
 
 
 @pytest.fixture
 def worker(worker_pool) -> WorkerPool:
-    """A real `celery worker` subprocess (prefork, 2 processes) consuming this session's queue."""
+    """A real `celery worker` subprocess (prefork, 2 processes) consuming this session's
+    queues (steps and watchdog)."""
     worker_pool.ensure_running()
     return worker_pool

@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerPool:
-    def __init__(self, app, queue: str, logdir: Path) -> None:
+    """One worker at a time. `queue` None: the queues of the settings (the steps' and the
+    watchdog's, as a worker started without -Q consumes them); else -Q queue."""
+
+    def __init__(self, app, queue: str | None, logdir: Path) -> None:
         self.app, self.queue, self.logdir = app, queue, logdir
         self.proc: subprocess.Popen | None = None
         self.name = ""
@@ -25,7 +28,7 @@ class WorkerPool:
         if self.proc is None or self.proc.poll() is not None:
             self.start(concurrency)
 
-    def start(self, concurrency: int = 2, pool: str = "prefork") -> None:
+    def start(self, concurrency: int = 2, pool: str = "prefork", prefetch: int = 1) -> None:
         if not self.started_once:
             # Runs started by API tests before any worker existed are not this worker's job.
             self.app.extensions["celery"].control.purge()
@@ -33,10 +36,11 @@ class WorkerPool:
         self.name = f"test-{uuid.uuid4().hex[:6]}@%h"
         self.log_path = self.logdir / f"{self.name.split('@')[0]}.log"
         celery = str(Path(sys.executable).parent / "celery")
+        queues = ["-Q", self.queue] if self.queue else []
         self.proc = subprocess.Popen(
-            [celery, "-A", "provisioner", "worker", "-Q", self.queue, "-n", self.name,
+            [celery, "-A", "provisioner", "worker", *queues, "-n", self.name,
              f"--concurrency={concurrency}", f"--pool={pool}", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle"],
+             f"--prefetch-multiplier={prefetch}", "--without-gossip", "--without-mingle"],
             cwd=ROOT,
             env=dict(os.environ),
             stdout=self.log_path.open("w"),

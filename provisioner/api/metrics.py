@@ -3,9 +3,10 @@
 Counters kept in process memory would be wrong here: runs are started by several gunicorn
 processes and executed by many Celery processes on many machines. So nothing is counted
 in memory; a collector reads aggregates from PostgreSQL (a few grouped queries over runs,
-run events, webhook deliveries and the latest verifications) and the queue's length from
-the broker, at scrape time. Every web process answers the same numbers. Counters come from
-the append-only event log, so they only grow (unless a workspace is deleted with its runs).
+run events, webhook deliveries and the latest verifications), the queue's length from the
+broker and the watchdog's sweeps from Redis, at scrape time. Every web process answers the
+same numbers. Counters come from the append-only event log, so they only grow (unless a
+workspace is deleted with its runs).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    """Prometheus metrics: runs, steps, retries, watchdog, webhooks, verifications, queue."""
+    """Prometheus metrics: runs, steps, retries, watchdog (and its sweeps), webhooks,
+    verifications, queue."""
     return Response(render(), content_type=CONTENT_TYPE_LATEST)
 
 
@@ -75,6 +77,7 @@ class DatabaseCollector(Collector):
         yield from _verifications()
         yield from _engine_outages()
         yield _long_running(now)
+        yield from _sweeps()
         depth = queue.depth()
         if depth is not None:
             messages = GaugeMetricFamily(
@@ -241,6 +244,41 @@ def _verifications() -> Iterator[Metric]:
     for (step, state), count in sorted(checks.items()):
         counts.add_metric([step, state], count)
     yield counts
+
+
+def _sweeps() -> Iterator[Metric]:
+    """The watchdog's sweeps (ran, or skipped while another ran) and what the latest one did."""
+    last = watchdog.last_sweep()
+    if last is None:
+        return
+    sweeps = CounterMetricFamily(
+        "provisioner_watchdog_sweeps",
+        "Watchdog sweeps, by outcome (skipped: another sweep held the lock).",
+        labels=["outcome"],
+    )
+    for outcome in ("ran", "skipped"):
+        sweeps.add_metric([outcome], last["sweeps"].get(outcome, 0))
+    yield sweeps
+    if last["at"] is None:
+        return
+    yield GaugeMetricFamily(
+        "provisioner_watchdog_last_sweep_timestamp_seconds",
+        "When the latest watchdog sweep ended (Unix time): alert when it falls behind.",
+        value=last["at"],
+    )
+    yield GaugeMetricFamily(
+        "provisioner_watchdog_last_sweep_duration_seconds",
+        "How long the latest watchdog sweep took.",
+        value=last["seconds"],
+    )
+    did = GaugeMetricFamily(
+        "provisioner_watchdog_last_sweep",
+        "What the latest watchdog sweep did or found (requeued_<reason>, dead_workers, …).",
+        labels=["what"],
+    )
+    for what, count in sorted(last["counts"].items()):
+        did.add_metric([what], count)
+    yield did
 
 
 def _long_running(now: datetime) -> Metric:

@@ -13,12 +13,14 @@ from typing import Any
 
 from celery import chain
 from celery.canvas import Signature, StampingVisitor
+from flask import current_app
 
 from provisioner.models import Run, RunStep, StepStatus
 from provisioner.models.types import utcnow
 from provisioner.observability import context as log_context
-from provisioner.orchestration import dispatch
+from provisioner.orchestration import budgets, dispatch
 from provisioner.orchestration.transitions import lock_run
+from provisioner.steps import BY_NAME
 
 TASK_PREFIX = "provisioner.steps."
 
@@ -70,6 +72,7 @@ def restart_from(run: Run, step: RunStep) -> list[RunStep]:
 
 def step_signature(run: Run, step: RunStep, **kwargs: Any) -> Signature:
     total = len(run.steps)
+    soft, hard = budgets.step_limits(BY_NAME[step.name], current_app.config)
     return dispatch.celery_app().signature(
         task_name(step.name),
         args=(str(run.id),),
@@ -81,6 +84,8 @@ def step_signature(run: Run, step: RunStep, **kwargs: Any) -> Signature:
         },
         immutable=True,
         task_id=step.task_id,
+        soft_time_limit=soft,
+        time_limit=hard,
     )
 
 

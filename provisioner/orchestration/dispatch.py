@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Publishing must fail fast when the broker is down: the API answers 503 instead.
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Seconds from a task's soft time limit (it handles SoftTimeLimitExceeded) to its hard one
+# (its pool process is killed).
+HARD_LIMIT_MARGIN = 30.0
 # Counters of what a page shows live only ever go forward, even when a change is undone.
 _FORWARD_ONLY = frozenset({"version", "status_doc", "live_version"})
 
@@ -33,6 +36,12 @@ _FORWARD_ONLY = frozenset({"version", "status_doc", "live_version"})
 def celery_app() -> Celery:
     celery: Celery = current_app.extensions["celery"]
     return celery
+
+
+def time_limits(soft: float) -> tuple[float, float]:
+    """A task's (soft, hard) time limits. They travel with each message, so the process that
+    publishes sets them."""
+    return soft, soft + HARD_LIMIT_MARGIN
 
 
 def publish(work: Signature) -> None:

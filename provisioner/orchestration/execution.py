@@ -41,6 +41,9 @@ from provisioner.steps.base import StepResult
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
+# A delivery that finds its step running elsewhere waits until the other holder's heartbeat
+# is STALE_AFTER + CLAIM_GRACE_SECONDS old at most (tasks.step_task, budgets).
+CLAIM_GRACE_SECONDS = 5.0
 
 
 class Action(StrEnum):

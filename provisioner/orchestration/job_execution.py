@@ -6,6 +6,11 @@ that arrives after a cancel is logged as ignored, never applied to the tenant.
 
 The site a job acts on comes from the site registry (`sites.registry`), never from the
 tenant's engine settings, which a workspace owner can change.
+
+While a job runs, a side thread of its worker beats its heartbeat, the row's `updated_at`
+(`heartbeat`); what the job does now (waits for its message, runs, waits out a retry) is
+told by its latest lifecycle event (`phase`). A delivery finds a job that another one runs
+with a fresh heartbeat and leaves it alone; if that one is gone, the watchdog requeues it.
 """
 
 from __future__ import annotations
@@ -13,14 +18,26 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import Engine, select, update
 
 from provisioner import sites
 from provisioner.engine import EngineCredentials
 from provisioner.extensions import db
-from provisioner.models import JobStatus, JobType, Site, SiteJob, SiteState, Tenant, TenantStatus
+from provisioner.models import (
+    JobStatus,
+    JobType,
+    Site,
+    SiteJob,
+    SiteJobEvent,
+    SiteState,
+    Tenant,
+    TenantStatus,
+)
 from provisioner.models.job import ACTIVE_JOB_STATUSES
 from provisioner.models.site import REGISTERED
 from provisioner.models.types import utcnow
@@ -53,6 +70,22 @@ ACTS_ON = {
 }
 
 
+class Phase(StrEnum):
+    WAITING = "waiting for its message"
+    RUNNING = "running"
+    BACKOFF = "waiting to retry"
+
+
+# The job events that start a phase (the watchdog's requeue: a new message to wait for).
+PHASES = {
+    "created": Phase.WAITING,
+    "retry": Phase.WAITING,
+    "watchdog_requeued": Phase.WAITING,
+    "started": Phase.RUNNING,
+    "retry_scheduled": Phase.BACKOFF,
+}
+
+
 @dataclass(frozen=True)
 class Claim:
     run: bool
@@ -73,6 +106,12 @@ def claim(job_id: str, task_id: str, worker: str | None = None) -> Claim:
     if job.status not in ACTIVE_JOB_STATUSES:
         changes.rollback()
         return Claim(False, f"the job is {job.status}")
+    silence = utcnow() - job.updated_at
+    if phase(job.id) == Phase.RUNNING and silence < timedelta(
+        seconds=current_app.config["STALE_AFTER"]
+    ):
+        changes.rollback()  # a redelivery while its first delivery may still run it
+        return Claim(False, "an earlier delivery runs it (its heartbeat is fresh)")
     site = _site_of(job)
     if site is None:
         error = sites.PermanentSiteError(
@@ -185,6 +224,35 @@ def fail(job_id: str, task_id: str, exc: SiteJobError) -> None:
 
 def stopped(job_id: str, reason: str) -> None:
     add_job_event(job_id, "stopped", reason)
+
+
+def heartbeat(engine: Engine, job_id: str, task_id: str) -> None:
+    """Refresh the running job's heartbeat from a side thread (own connection, no ORM session)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(SiteJob)
+            .where(
+                SiteJob.id == uuid.UUID(job_id),
+                SiteJob.task_id == task_id,
+                SiteJob.status == JobStatus.RUNNING,
+            )
+            .values(updated_at=utcnow())
+        )
+
+
+def phase(job_id: uuid.UUID) -> Phase:
+    kind = db.session.execute(
+        select(SiteJobEvent.kind)
+        .where(SiteJobEvent.job_id == job_id, SiteJobEvent.kind.in_(PHASES))
+        .order_by(SiteJobEvent.id.desc())
+        .limit(1)
+    ).scalar()
+    return PHASES.get(kind or "created", Phase.WAITING)
+
+
+def give_up(job: SiteJob, exc: SiteJobError) -> None:
+    """Fail the (locked) job for good, as its own failure would."""
+    _record_failure(job, exc)
 
 
 # -- helpers -------------------------------------------------------------------------------

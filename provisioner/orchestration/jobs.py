@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from celery.canvas import Signature
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -223,10 +224,23 @@ def _locked(job_id: Any) -> SiteJob:
 
 
 def _publish_or_undo(job: SiteJob, undo: Callable[[], None]) -> None:
-    signature = dispatch.celery_app().signature(
+    dispatch.publish_or_undo(signature(job), lambda: lock_job(job.id), undo)
+
+
+def signature(job: SiteJob) -> Signature:
+    """The job's task message: its id, its time limits (the backend's budget for its type)."""
+    soft, hard = time_limits(job.job_type)
+    return dispatch.celery_app().signature(
         task_name(job.job_type),
         args=(str(job.id),),
         kwargs={"tenant": job.tenant.slug},  # a label for Flower and the logs
         task_id=job.task_id,
+        soft_time_limit=soft,
+        time_limit=hard,
     )
-    dispatch.publish_or_undo(signature, lambda: lock_job(job.id), undo)
+
+
+def time_limits(job_type: str) -> tuple[float, float]:
+    """A job's time limits: its backend's declared budget for the job type (an attempt past
+    it is retried), then the hard one (its process is killed; the watchdog requeues it)."""
+    return dispatch.time_limits(sites.backend().time_budget(JobType(job_type)))

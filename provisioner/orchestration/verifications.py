@@ -67,7 +67,6 @@ TASK = "provisioner.verify"
 SCHEDULE = "schedule"  # `requested_by` of the verifications the schedule asks for
 AUTO_REPAIR = "auto-repair"  # `started_by` of the repairs VERIFY_AUTO_REPAIR starts
 KEPT = 30  # verifications kept per tenant; older ones are deleted as new ones finish
-HARD_LIMIT_MARGIN = 30.0  # seconds from the soft time limit to the hard one
 DRIFT = (CheckState.MISSING, CheckState.CHANGED)
 # Workspaces the schedule verifies and the metrics count: provisioned, site not archived.
 PROVISIONED = (ProvisioningStatus.PROVISIONED, ProvisioningStatus.PARTIAL)
@@ -213,8 +212,7 @@ def _signature(verification_id: uuid.UUID, task_id: str | None, slug: str) -> Si
 def time_limits(config: Mapping[str, Any]) -> tuple[float, float]:
     """A verification's soft time limit (VERIFY_TIME_LIMIT: it is then recorded failed) and
     its hard one. They travel with each message, so the process that asks sets them."""
-    soft = float(config["VERIFY_TIME_LIMIT"])
-    return soft, soft + HARD_LIMIT_MARGIN
+    return dispatch.time_limits(float(config["VERIFY_TIME_LIMIT"]))
 
 
 def _publish_quietly(work: Signature) -> None:

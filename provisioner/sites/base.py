@@ -124,6 +124,11 @@ class SiteBackend(ABC):
     name: str
 
     @abstractmethod
+    def time_budget(self, job_type: str) -> float:
+        """The longest one attempt of a job of this type may take (s): its soft time limit.
+        Declared from the backend's own limits (a command's or a call's timeout)."""
+
+    @abstractmethod
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
         """A new site with ERPNext installed and fresh API keys for Administrator. A site that
         exists already is kept only if `ctx.made_by_earlier_attempt()`; else SiteTaken."""

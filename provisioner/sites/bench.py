@@ -74,9 +74,15 @@ class BenchSettings:
 
 class BenchBackend(SiteBackend):
     name = "bench"
+    # The most bench commands an attempt runs: create_site runs new-site (or list-apps, for
+    # a site an earlier attempt made), then two `execute`s for the API keys.
+    COMMANDS = {"create_site": 3, "delete_site": 1, "backup_site": 1}
 
     def __init__(self, settings: BenchSettings) -> None:
         self.settings = settings
+
+    def time_budget(self, job_type: str) -> float:
+        return self.COMMANDS[job_type] * (self.settings.timeout + process.GRACE)
 
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
         reused = self._exists(site)

@@ -33,10 +33,14 @@ READ_TIMEOUT = 300.0
 
 class SimulatorBackend(SiteBackend):
     name = "simulator"
+    CALLS = {"create_site": 2, "delete_site": 1, "backup_site": 1}  # admin API calls per attempt
 
     def __init__(self, url: str, connect_timeout: float) -> None:
         self.url = url.rstrip("/")
         self.connect_timeout = connect_timeout
+
+    def time_budget(self, job_type: str) -> float:
+        return self.CALLS[job_type] * (self.connect_timeout + READ_TIMEOUT)
 
     def create_site(self, site: str, ctx: JobContext) -> SiteCreated:
         ctx.step(10, f"creating site {site} on the simulator")

@@ -77,6 +77,15 @@ class BusinessTemplate:
 LockFactory = Callable[[str], AbstractContextManager[None]]
 
 
+@dataclass(frozen=True)
+class Costs:
+    """The longest one engine call and one wait for a per-site lock may take (s), as the
+    settings make them (timeouts, throttle slot wait, lock timeout)."""
+
+    call: float
+    lock_wait: float
+
+
 @dataclass
 class StepContext:
     engine: EngineClient
@@ -175,6 +184,16 @@ class Step(ABC):
     optional: ClassVar[bool] = False  # a person may skip it
     requires: ClassVar[tuple[str, ...]] = ()  # steps whose results it reads
     max_retries: ClassVar[int] = DEFAULT_MAX_RETRIES
+    # What one attempt may spend at most (`time_budget`, its soft time limit): the most engine
+    # calls it makes, the most per-site locks it waits for, and the time its calls with a
+    # longer timeout of their own may take beyond the usual one.
+    engine_calls: ClassVar[int] = 10
+    lock_waits: ClassVar[int] = 0
+    long_calls: ClassVar[float] = 0.0
+
+    def time_budget(self, costs: Costs) -> float:
+        """The longest one attempt may take (s), every call and lock wait at its limit."""
+        return self.engine_calls * costs.call + self.lock_waits * costs.lock_wait + self.long_calls
 
     def skip_reason(self, options: RunOptions) -> str | None:
         """Why this step will not run with these options, or None."""

@@ -52,6 +52,7 @@ class ConfigureSettings(Step):
 
     name = "configure_settings"
     title = "Configure selling and stock settings"
+    lock_waits = 2  # one per settings document (SETTINGS)
     critical = False
 
     def run(self, ctx: StepContext) -> StepResult:

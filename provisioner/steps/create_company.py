@@ -31,6 +31,8 @@ class CreateCompany(Step):
 
     name = "create_company"
     title = "Create the company"
+    lock_waits = 1  # company creation, one at a time per site
+    long_calls = WIZARD_TIMEOUT  # a fresh site's setup wizard
 
     def run(self, ctx: StepContext) -> StepResult:
         company = ctx.tenant.name

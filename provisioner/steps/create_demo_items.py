@@ -16,6 +16,10 @@ class CreateDemoItems(Step):
 
     name = "create_demo_items"
     title = "Create demo items"
+    # One ensure (look up, create or restore: up to 4 calls, one lock) per item; the
+    # templates have 4 items at most.
+    engine_calls = 16
+    lock_waits = 4
     critical = False
     optional = True
     requires = ("create_company",)

@@ -26,6 +26,7 @@ class CreatePosProfile(Step):
 
     name = "create_pos_profile"
     title = "Create the POS profile"
+    lock_waits = 3  # one per mode of payment (2 at most), one for the profile
     requires = ("create_company", "import_chart_of_accounts", "create_warehouses")
 
     def run(self, ctx: StepContext) -> StepResult:

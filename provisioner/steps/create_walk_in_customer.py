@@ -17,6 +17,7 @@ class CreateWalkInCustomer(Step):
 
     name = "create_walk_in_customer"
     title = "Create the walk-in customer"
+    lock_waits = 1
 
     def run(self, ctx: StepContext) -> StepResult:
         outcome = ensure(

@@ -13,6 +13,7 @@ class CreateWarehouses(Step):
 
     name = "create_warehouses"
     title = "Create the warehouses"
+    lock_waits = 2  # one per warehouse
     requires = ("create_company",)
 
     def run(self, ctx: StepContext) -> StepResult:

@@ -20,6 +20,7 @@ class OpenPosSession(Step):
 
     name = "open_pos_session"
     title = "Open the POS session"
+    lock_waits = 1
     critical = False
     requires = ("create_pos_profile",)
 

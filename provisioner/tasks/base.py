@@ -5,16 +5,23 @@
 is the delivery and retry policy of step tasks and site job tasks alike: acknowledged after
 the work (a killed worker loses nothing), retried by `autoretry_for` with exponential
 backoff and full jitter capped by STEP_RETRY_BACKOFF_MAX (and never sooner than an engine's
-Retry-After), each retry written to the database before it is scheduled.
+Retry-After), each retry written to the database before it is scheduled. Both beat a
+heartbeat while they work (`heartbeat`), and turn an attempt past its soft time limit into
+an error of theirs (`time_limited`): a failed attempt, retried and recorded like any other.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
-from flask import has_app_context
+from celery.exceptions import SoftTimeLimitExceeded
+from flask import current_app, has_app_context
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from provisioner.engine.errors import RateLimited
@@ -63,3 +70,42 @@ class RetryingTask(AppContextTask):
     def record_retry(self, exc: BaseException, countdown: float) -> None:
         """Write down that this delivery is retried in `countdown` seconds, and why."""
         raise NotImplementedError
+
+
+@contextmanager
+def heartbeat(name: str, beat: Callable[[Engine], None]) -> Iterator[None]:
+    """Call `beat(engine)` every HEARTBEAT_INTERVAL s from a side thread while the block runs
+    (the watchdog and the next delivery's claim read the heartbeat it writes)."""
+    engine = db.engine
+    interval = current_app.config["HEARTBEAT_INTERVAL"]
+    stop = threading.Event()
+
+    def beating() -> None:
+        while not stop.wait(interval):
+            try:
+                beat(engine)
+            except Exception:
+                log.warning("heartbeat of %s failed", name, exc_info=True)
+
+    thread = threading.Thread(target=beating, name=f"heartbeat-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval)
+
+
+def soft_limit(task: Task) -> float:
+    """This delivery's soft time limit: the message's, else the task's own."""
+    _, soft = task.request.timelimit or (None, None)  # (hard, soft)
+    return float(soft or task.soft_time_limit or 0)
+
+
+@contextmanager
+def time_limited(task: Task, error: Callable[[str], Exception]) -> Iterator[None]:
+    """Turn SoftTimeLimitExceeded in the block into `error(message)`."""
+    try:
+        yield
+    except SoftTimeLimitExceeded:
+        raise error(f"not done within its time limit of {soft_limit(task):.0f} s") from None

@@ -4,7 +4,9 @@ Same delivery policy as the steps (autoretry_for transient errors with exponenti
 and jitter, max_retries, acks_late, reject_on_worker_lost). The job id comes in (plus the
 tenant slug, a label for Flower); nothing secret ever travels in a task's arguments.
 With SITE_BACKEND=bench the tasks go to BENCH_QUEUE (see `route`), which only workers on
-the engine host consume.
+the engine host consume. A running job beats its heartbeat (the watchdog requeues a silent
+one); an attempt past its soft time limit (the backend's budget for the job type, carried by
+the message) is a transient failure: retried, recorded.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from celery import shared_task
 from provisioner import sites
 from provisioner.models import JobType
 from provisioner.observability import context as log_context
-from provisioner.orchestration import job_execution
+from provisioner.orchestration import job_execution, jobs
 from provisioner.orchestration.jobs import TASK_PREFIX, task_name
-from provisioner.tasks.base import RetryingTask
+from provisioner.tasks.base import RetryingTask, heartbeat, time_limited
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,19 @@ class JobFailed(Exception):
 class SiteJobTask(RetryingTask):
     autoretry_for = (sites.TransientSiteError,)
     max_retries = 3
+
+    @property
+    def soft_time_limit(self) -> float:
+        """Read by the worker for a message without limits of its own (a `celery call`)."""
+        return self._limits()[0]
+
+    @property
+    def time_limit(self) -> float:
+        return self._limits()[1]
+
+    def _limits(self) -> tuple[float, float]:
+        with self.app.flask_app.app_context():
+            return jobs.time_limits(self.name.removeprefix(TASK_PREFIX))
 
     def record_retry(self, exc: BaseException, countdown: float) -> None:
         if isinstance(exc, sites.SiteJobError):
@@ -46,9 +61,11 @@ def run_job(task: SiteJobTask, job_id: str, *, tenant: str | None = None) -> str
         if not claim.run:
             log.info("site job delivery not run: %s", claim.reason)
             return f"not run: {claim.reason}"
+        beat = heartbeat(f"job-{job_id}", lambda e: job_execution.heartbeat(e, job_id, request.id))
         try:
-            action = getattr(sites.backend(), str(claim.job_type))
-            outcome = action(claim.site, job_execution.Reporter(job_id, request.id))
+            with beat, time_limited(task, sites.TransientSiteError):
+                action = getattr(sites.backend(), str(claim.job_type))
+                outcome = action(claim.site, job_execution.Reporter(job_id, request.id))
         except sites.JobCancelled as exc:
             job_execution.stopped(job_id, str(exc))
             return "cancelled"

@@ -9,33 +9,34 @@ the run id comes in, everything else is read from and written to the database.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 
 from provisioner.engine import PermanentEngineError, TransientEngineError
 from provisioner.engine.breaker import SiteState, SiteUnavailable
-from provisioner.extensions import db
 from provisioner.observability import context as log_context
-from provisioner.orchestration import context, execution, outages, runs
-from provisioner.orchestration.execution import Action
+from provisioner.orchestration import budgets, context, execution, outages, runs
+from provisioner.orchestration.execution import CLAIM_GRACE_SECONDS, Action
 from provisioner.orchestration.locks import LockTimeout
 from provisioner.steps import STEPS
 from provisioner.steps.base import NonCriticalFailure, Step, StepError
-from provisioner.tasks.base import DATABASE_DOWN, RetryingTask
+from provisioner.tasks.base import DATABASE_DOWN, RetryingTask, heartbeat, time_limited
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (TransientEngineError, LockTimeout)
+
+class OverTimeLimit(Exception):
+    """An attempt ran past its soft time limit (its step's declared budget): retried."""
+
+
+RETRYABLE = (TransientEngineError, LockTimeout, OverTimeLimit)
 # A delivery that finds its step running elsewhere asks again every CLAIM_POLL_SECONDS,
 # until the other holder's heartbeat is STALE_AFTER + CLAIM_GRACE_SECONDS old at most.
 CLAIM_POLL_SECONDS = 1.0
-CLAIM_GRACE_SECONDS = 5.0
 
 
 class StepFailed(Exception):
@@ -46,7 +47,17 @@ class StepTask(RetryingTask):
     """Base class of the step tasks: the step it runs, and where its retries are recorded."""
 
     step: Step
-    autoretry_for = RETRYABLE + DATABASE_DOWN
+    # SoftTimeLimitExceeded: the limit struck outside the step itself (claiming, recording).
+    autoretry_for = (*RETRYABLE, *DATABASE_DOWN, SoftTimeLimitExceeded)
+
+    @property
+    def soft_time_limit(self) -> float:
+        """Read by the worker for a message without limits of its own (a `celery call`)."""
+        return budgets.step_limits(self.step, self.app.flask_app.config)[0]
+
+    @property
+    def time_limit(self) -> float:
+        return budgets.step_limits(self.step, self.app.flask_app.config)[1]
 
     def record_retry(self, exc: BaseException, countdown: float) -> None:
         execution.record_retry(
@@ -120,7 +131,7 @@ def _execute(
         unavailable = None if manual else outages.admit(site)
         if unavailable is not None:
             raise unavailable
-        with _heartbeat(run_id, step.name, request.id):
+        with _heartbeat(run_id, step.name, request.id), time_limited(task, OverTimeLimit):
             outcome = step.run(ctx)
     except RETRYABLE as exc:
         state = outages.failed(site, exc)
@@ -177,27 +188,10 @@ def _after_manual(
     return what
 
 
-@contextmanager
-def _heartbeat(run_id: str, step_name: str, task_id: str) -> Iterator[None]:
-    """Beat the step's heartbeat from a side thread while it runs (the watchdog reads it)."""
-    engine = db.engine
-    interval = current_app.config["HEARTBEAT_INTERVAL"]
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                execution.heartbeat(engine, run_id, step_name, task_id)
-            except Exception:
-                log.warning("heartbeat of %s failed", step_name, exc_info=True)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{step_name}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=interval)
+def _heartbeat(run_id: str, step_name: str, task_id: str) -> Any:
+    return heartbeat(
+        step_name, lambda engine: execution.heartbeat(engine, run_id, step_name, task_id)
+    )
 
 
 def _next_link_id(request: Any) -> str | None:

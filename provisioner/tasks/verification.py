@@ -18,7 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from provisioner.observability import context as log_context
 from provisioner.orchestration import verification_schedule, verifications
-from provisioner.tasks.base import DATABASE_DOWN, AppContextTask, RetryingTask
+from provisioner.tasks.base import DATABASE_DOWN, AppContextTask, RetryingTask, soft_limit
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def verify(task: VerifyTask, verification_id: str, *, tenant: str | None = None)
         try:
             findings = verifications.inspect(found)
         except SoftTimeLimitExceeded:
-            _, soft = task.request.timelimit or (None, None)  # (hard, soft) of this message
-            limit = soft or task.soft_time_limit
+            limit = soft_limit(task)
             verifications.fail(verification_id, task_id, f"not done within {limit:.0f} s")
             return "failed: time limit"
         except Exception as exc:
