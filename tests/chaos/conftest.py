@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus, StepStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
-from provisioner.orchestration import outages, runs
+from provisioner.orchestration import outages, runs, watchdog
 from tests.helpers import assert_exactly_one_of_each, steps_of
 
 TENANTS = int(os.environ.get("CHAOS_TENANTS", "20"))
@@ -86,7 +86,17 @@ def hold(seconds: float) -> None:
 
 def beat_probe() -> Callable[[], None]:
     """The engine probe's beat task, at most once per its schedule when called in a loop."""
-    seconds = current_app.config["CELERY"]["beat_schedule"]["engine-probe"]["schedule"]
+    schedule = current_app.config["CELERY"]["beat_schedule"]["engine-probe"]["schedule"]
+    return periodic(outages.tick, schedule)
+
+
+def sweeping(every: float = 3.0) -> Callable[[], None]:
+    """A tick for wait_all_final: the watchdog's sweep now and then, as beat would."""
+    return periodic(watchdog.sweep, every)
+
+
+def periodic(work: Callable[[], Any], seconds: float) -> Callable[[], None]:
+    """A tick that does `work` at most once per `seconds` when called in a loop."""
     last = [0.0]
 
     def tick() -> None:
@@ -94,8 +104,8 @@ def beat_probe() -> Callable[[], None]:
             return
         last[0] = time.monotonic()
         try:
-            outages.tick()
-        except DBAPIError:  # the database is restarting: the next tick probes
+            work()
+        except DBAPIError:  # the database is restarting: the next tick does it
             db.session.rollback()
 
     return tick

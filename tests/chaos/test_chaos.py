@@ -24,6 +24,7 @@ from tests.chaos.conftest import (
     assert_engine_exact,
     hold,
     settle_failures,
+    sweeping,
     wait_all_final,
 )
 from tests.helpers import events_of, new_tenant, start, wait_run
@@ -32,6 +33,8 @@ from tests.integration.conftest import Api, make_user
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 # Seconds the engine is down in the outage scenario (`make chaos`: 120 and 600).
 ENGINE_OUTAGES = [float(s) for s in os.environ.get("CHAOS_ENGINE_OUTAGES", "15").split(",")]
+# Seconds of worker kills in the kill scenario (`make chaos`: 120).
+KILL_SECONDS = float(os.environ.get("CHAOS_KILL_SECONDS", "20"))
 FAULT_KINDS = [
     {"kind": "error", "status": 503, "exc_type": "SessionStopped"},
     {"kind": "error", "status": 429, "exc_type": "TooManyRequestsError",
@@ -45,6 +48,9 @@ FAULT_KINDS = [
 
 
 def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, report):
+    """SIGKILLs every ~2 s for KILL_SECONDS (half of them the whole worker, main process and
+    pool, then a new one, as a supervisor would), beat's watchdog sweeping meanwhile; then
+    no more kills: every run ends by itself, none makes anything twice."""
     worker.restart(concurrency=3)
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
     rng = random.Random(7)
@@ -52,13 +58,17 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, r
     run_ids = [start(t, include_demo_data=True) for t in tenants]
     kills = Counter()
     last_kill = [time.monotonic() - 1]
+    kills_end = time.monotonic() + KILL_SECONDS
+    sweep = sweeping(app_ctx.config["CELERY"]["beat_schedule"]["watchdog"]["schedule"])
 
     def chaos() -> None:
-        if time.monotonic() - last_kill[0] < 2:
+        sweep()
+        now = time.monotonic()
+        if now - last_kill[0] < 2 or now > kills_end:
             return
-        last_kill[0] = time.monotonic()
+        last_kill[0] = now
         children = worker.child_pids()
-        if children and rng.random() < 0.7:
+        if children and rng.random() < 0.5:
             os.kill(rng.choice(children), signal.SIGKILL)  # one pool process
             kills["pool process"] += 1
         else:
@@ -67,11 +77,19 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, r
             kills["worker"] += 1
 
     found = wait_all_final(run_ids, tick=chaos)
+    final_after_last_kill = time.monotonic() - last_kill[0]
 
-    assert sum(kills.values()) > 0
+    assert kills["worker"] > 0
     assert [r.status for r in found] == [RunStatus.COMPLETED] * TENANTS, kills
     assert_engine_exact(engine, [t.name for t in tenants])
-    report(runs=Counter(r.status for r in found), kills=kills)
+    requeued = [e for r in found for e in events_of(r.id, kind="watchdog_requeued")]
+    report(
+        runs=Counter(r.status for r in found),
+        kills=kills,
+        kill_seconds=KILL_SECONDS,
+        all_final_after_last_kill_s=round(final_after_last_kill, 1),
+        watchdog_requeues=Counter(e.data["reason"] for e in requeued),
+    )
 
 
 def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine, report):
@@ -107,14 +125,17 @@ def test_engine_outage_under_load(app_ctx, worker, sim, engine, report, outage):
     completes by itself, none needs an operator, none makes anything twice."""
     app_ctx.config.update(BREAKER_PROBE_INTERVAL=5.0, BREAKER_PROBE_MAX=30.0)
     worker.restart(concurrency=3)
-    sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
+    slow = {"kind": "latency", "seconds": 0.05, "path": "^/api/"}  # a real engine is not instant
+    sim.add_fault(**slow)
     tenants = [new_tenant() for _ in range(TENANTS)]
     run_ids = [start(t, include_demo_data=True) for t in tenants]
     wait_run(run_ids[0], until=lambda r: r.step("create_company").status == "completed")
 
-    down = sim.add_fault(kind="error", status=503)
+    sim.clear_faults()  # the first matching fault fires: the outage alone, then back to slow
+    sim.add_fault(kind="error", status=503)
     hold(outage)
-    sim.faults.remove(down["id"])
+    sim.clear_faults()
+    sim.add_fault(**slow)
     back = utcnow()
     found = wait_all_final(run_ids)
     found, continued = settle_failures(found)

@@ -15,8 +15,13 @@ from sqlalchemy.exc import DBAPIError
 
 from provisioner.extensions import db
 from provisioner.models import RunStatus
-from provisioner.orchestration import watchdog
-from tests.chaos.conftest import TENANTS, assert_engine_exact, settle_failures, wait_all_final
+from tests.chaos.conftest import (
+    TENANTS,
+    assert_engine_exact,
+    settle_failures,
+    sweeping,
+    wait_all_final,
+)
 from tests.helpers import new_tenant, start
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.outage]
@@ -37,22 +42,6 @@ def watchdog_quick(app_ctx):
     app_ctx.config.update(WATCHDOG_LOST_AFTER=8, WATCHDOG_RETRY_GRACE=8)
     yield
     app_ctx.config.update(saved)
-
-
-def sweeping(every: float = 3.0):
-    """A tick for wait_all_final: run the watchdog's sweep now and then, as beat would."""
-    last = [0.0]
-
-    def tick() -> None:
-        if time.monotonic() - last[0] < every:
-            return
-        last[0] = time.monotonic()
-        try:
-            watchdog.sweep()
-        except DBAPIError:
-            db.session.rollback()
-
-    return tick
 
 
 def test_broker_outage_in_the_middle_of_runs(app_ctx, worker, sim, engine, watchdog_quick, report):
