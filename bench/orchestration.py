@@ -173,7 +173,6 @@ def _direct_run(sim_url: str, name: str) -> dict[str, Any]:
             template=catalog.template_for(None),
             metadata=dict(metadata),
             lock=lambda _name: nullcontext(),
-            last_attempt=False,
             health_ttl=0,
         )
         metadata.update(step.run(ctx).metadata)

@@ -30,19 +30,17 @@ def tenant_profile(tenant: Tenant) -> TenantProfile:
     )
 
 
-def build(claim: Claim, *, last_attempt: bool) -> StepContext:
+def build(claim: Claim) -> StepContext:
     tenant = claim.tenant
     if tenant is None:
         raise ValueError("only a claim to run a step builds a step context")
-    return for_tenant(tenant, claim.options, claim.metadata, last_attempt=last_attempt)
+    return for_tenant(tenant, claim.options, claim.metadata)
 
 
 def for_tenant(
     tenant: Tenant,
     options: dict[str, Any],
     metadata: dict[str, Any],
-    *,
-    last_attempt: bool = False,
 ) -> StepContext:
     """The context of the tenant's steps, from a run's options and metadata."""
     cfg = current_app.config
@@ -54,6 +52,5 @@ def for_tenant(
         template=catalog.template_for(options.get("template") or tenant.category),
         metadata=metadata,
         lock=site_locks(db.engine, credentials.site_key, cfg["SITE_LOCK_TIMEOUT"], cfg["LOCK_DIR"]),
-        last_attempt=last_attempt,
         health_ttl=cfg["ENGINE_HEALTH_TTL"],
     )

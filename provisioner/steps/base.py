@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from provisioner.engine import EngineClient, PermanentEngineError, TransientEngineError
+from provisioner.engine import EngineClient, PermanentEngineError
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -95,8 +95,6 @@ class StepContext:
     metadata: Mapping[str, Any]
     # lock(name) serializes a block across every worker writing to the same engine site.
     lock: LockFactory
-    # True when a transient error now would fail the step for good (no retry left).
-    last_attempt: bool = False
     # How long a successful engine health check may be reused (seconds).
     health_ttl: float = 45.0
 
@@ -159,19 +157,15 @@ class NonCriticalFailure(StepError):
 
 
 @contextmanager
-def non_critical(ctx: StepContext, what: str, partial: StepResult) -> Iterator[None]:
-    """Turn a failure of an optional part into a NonCriticalFailure.
+def non_critical(what: str, partial: StepResult) -> Iterator[None]:
+    """Turn a permanent failure of an optional part into a NonCriticalFailure.
 
-    Permanent errors fail the part at once; transient ones only when no retry is left
-    (until then the whole step is retried, and its idempotent parts are no-ops).
+    Transient ones go up as they are: the whole step is retried (its idempotent parts are
+    no-ops), and waits for its engine once its retries are used up, like any step.
     """
     try:
         yield
     except PermanentEngineError as exc:
-        raise NonCriticalFailure(f"{what}: {exc.message}", partial) from exc
-    except TransientEngineError as exc:
-        if not ctx.last_attempt:
-            raise
         raise NonCriticalFailure(f"{what}: {exc.message}", partial) from exc
 
 

@@ -23,7 +23,7 @@ class CreateWarehouses(Step):
         done = StepResult(result={"main_store": main.name}, metadata={"main_warehouse": main.name})
         done.notes.extend(main.notes)
         if ctx.options.pos_store_enabled:
-            with non_critical(ctx, f"the {POS_STORE} could not be made", done):
+            with non_critical(f"the {POS_STORE} could not be made", done):
                 pos = ensure_warehouse(ctx, POS_STORE, company, abbr)
             done.result["pos_store"] = pos.name
             done.metadata["pos_warehouse"] = pos.name

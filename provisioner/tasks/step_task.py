@@ -126,7 +126,7 @@ def _execute(
     started = time.monotonic()
     site = ""
     try:
-        ctx = context.build(claim, last_attempt=last_attempt)
+        ctx = context.build(claim)
         site = ctx.engine.credentials.site_key
         unavailable = None if manual else outages.admit(site)
         if unavailable is not None:

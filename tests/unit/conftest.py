@@ -21,7 +21,7 @@ class StepRunner:
         self.template = catalog.template_for("retail")
         self.completed: list[str] = []  # steps that succeeded, in plan order
 
-    def context(self, *, last_attempt: bool = False) -> StepContext:
+    def context(self) -> StepContext:
         return StepContext(
             engine=self.engine,
             tenant=self.tenant,
@@ -29,12 +29,11 @@ class StepRunner:
             template=self.template,
             metadata=dict(self.metadata),
             lock=lambda _name: nullcontext(),
-            last_attempt=last_attempt,
             health_ttl=0,
         )
 
-    def run(self, name: str, **kw: Any) -> StepResult:
-        outcome = BY_NAME[name].run(self.context(**kw))
+    def run(self, name: str) -> StepResult:
+        outcome = BY_NAME[name].run(self.context())
         self.metadata.update(outcome.metadata)
         self.completed = [n for n in BY_NAME if n in {*self.completed, name}]
         return outcome

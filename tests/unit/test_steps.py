@@ -128,15 +128,18 @@ def test_main_store_failure_is_critical(runner, sim):
         runner.run("create_warehouses")
 
 
-def test_pos_store_transient_failure_is_retried_then_soft(engine, sim):
+def test_pos_store_transient_failure_retries_the_step_and_a_permanent_one_is_soft(engine, sim):
     runner = StepRunner(engine, profile(), RunOptions(pos_store_enabled=False))
     runner.run_until("create_warehouses")
     runner.options = RunOptions(pos_store_enabled=True)
     sim.add_fault(kind="error", status=503, method="POST", path="^/api/resource/Warehouse$")
-    with pytest.raises(EngineBusy):
-        runner.run("create_warehouses")  # a retry is left: the whole step is retried
-    with pytest.raises(NonCriticalFailure):
-        runner.run("create_warehouses", last_attempt=True)
+    with pytest.raises(EngineBusy):  # retried, then waits for the engine: never soft
+        runner.run("create_warehouses")
+    sim.clear_faults()
+    sim.add_fault(kind="error", status=417, exc_type="ValidationError", method="POST",
+                  path="^/api/resource/Warehouse$", message="no more stores")  # fmt: skip
+    with pytest.raises(NonCriticalFailure, match="no more stores"):
+        runner.run("create_warehouses")
 
 
 def test_settings_on_a_shared_site_leave_other_values_alone(runner, engine):
