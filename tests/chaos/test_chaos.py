@@ -50,8 +50,8 @@ FAULT_KINDS = [
 def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, report):
     """SIGKILLs every ~2 s for KILL_SECONDS (every other one, the first included, of the whole
     worker, main process and pool, then a new one, as a supervisor would), beat's watchdog
-    sweeping meanwhile; then
-    no more kills: every run ends by itself, none makes anything twice."""
+    sweeping meanwhile; then no more kills: every run ends by itself, none makes anything
+    twice."""
     worker.restart(concurrency=3)
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
     rng = random.Random(7)
