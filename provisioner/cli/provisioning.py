@@ -23,6 +23,7 @@ from sqlalchemy import select
 from provisioner.errors import Conflict, InvalidTransition, PlanError, QueueUnavailable
 from provisioner.extensions import db
 from provisioner.models import Run, Tenant, Verification, latest_run
+from provisioner.models.status import ERRORED_STEP_STATUSES
 from provisioner.models.verification import ACTIVE_VERIFICATION_STATUSES
 from provisioner.orchestration import recovery, runs, verifications
 from provisioner.orchestration.plans import PLAN_NAMES
@@ -237,7 +238,7 @@ def _show(tenant: Tenant, run: Run | None) -> None:
             f"  {step.position:>2} {step.name:<26} {step.status:<12}"
             f" {step.attempts} attempts{manual} {took}".rstrip()
         )
-        if step.error and step.status in ("failed", "retrying", "waiting"):
+        if step.error and step.status in ERRORED_STEP_STATUSES:
             click.echo(f"       {step.error.get('message', '')}")
         if step.status == "waiting" and step.next_attempt_at:
             when = step.next_attempt_at.isoformat(timespec="seconds")

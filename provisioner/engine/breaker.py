@@ -116,10 +116,6 @@ class Breaker:
     def state(self, site: str) -> SiteState:
         return _state(site, self.client.hgetall(_key(site)))
 
-    def admit(self, site: str) -> bool:
-        """Whether a step may call the site now (not while it is open)."""
-        return self.state(site).available
-
     def failed(self, site: str, reason: str) -> SiteState:
         now = time.time()
         args: list[str | float] = [self.failures, self.window, now, now + self.interval, reason]

@@ -34,6 +34,8 @@ class StepStatus(StrEnum):
 
 # Begun and not finished: an attempt is under way, or the next one is on its way.
 UNDER_WAY_STEP_STATUSES = (StepStatus.RUNNING, StepStatus.RETRYING, StepStatus.WAITING)
+# The step's error is its current state (shown), not a past attempt's.
+ERRORED_STEP_STATUSES = (StepStatus.FAILED, StepStatus.RETRYING, StepStatus.WAITING)
 # Not finished at all: the run has these still to do.
 UNFINISHED_STEP_STATUSES = (StepStatus.PENDING, *UNDER_WAY_STEP_STATUSES)
 # A step in one of these states is done for the purpose of going on with the plan.

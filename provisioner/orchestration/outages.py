@@ -49,12 +49,11 @@ def admit(site: str) -> SiteUnavailable | None:
     if found is None:
         return None
     try:
-        if found.admit(site):
-            return None
-        return SiteUnavailable(found.state(site))
+        state = found.state(site)
     except redis.RedisError as exc:
         log.warning("engine breaker unavailable, calling the engine anyway: %s", exc)
         return None
+    return None if state.available else SiteUnavailable(state)
 
 
 def failed(site: str, exc: BaseException) -> SiteState:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from provisioner.models.status import UNFINISHED_STEP_STATUSES
+
 
 class Dialect(StrEnum):
     PROVISIONER = "provisioner"  # /api/v1/…
@@ -38,7 +40,6 @@ PAGE_STEP_IDS: dict[str, str] = {
 STEP_NAMES_BY_PAGE_ID: dict[str, str] = {page: name for name, page in PAGE_STEP_IDS.items()}
 # A run the page would call running: written and queued, its first step not started yet.
 PAGE_RUN_STATUSES: dict[str, str] = {"PENDING": "IN_PROGRESS"}
-_UNFINISHED_STEPS = ("pending", "running", "retrying", "waiting")
 
 
 def step_name(identifier: str) -> str:
@@ -76,7 +77,9 @@ def page_status(doc: dict[str, Any]) -> dict[str, Any]:
     and a queued run's current step is the one it will start with."""
     current = doc.get("current_step")
     if current is None and doc["status"] == "PENDING":
-        current = next((s["name"] for s in doc["steps"] if s["status"] in _UNFINISHED_STEPS), None)
+        current = next(
+            (s["name"] for s in doc["steps"] if s["status"] in UNFINISHED_STEP_STATUSES), None
+        )
     page = {
         **page_summary({**doc, "current_step": current}),
         "steps": [{**step, "name": page_step_id(step["name"])} for step in doc["steps"]],

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from provisioner import catalog
 from provisioner.models import Run, RunStep, StepStatus
+from provisioner.models.status import ERRORED_STEP_STATUSES
 from provisioner.orchestration.plans import PLAN_NAMES
 from provisioner.schemas.common import MAX_ID, Schema, StrictSchema, page_of
 from provisioner.schemas.dialects import PAGE_STEP_IDS, step_name
@@ -158,7 +159,7 @@ class RunStatusSchema(RunSummarySchema):
                 "engine": s.error.get("engine"),
             }
             for s in run.steps
-            if s.error is not None and s.status in ("failed", "retrying", "waiting")
+            if s.error is not None and s.status in ERRORED_STEP_STATUSES
         )
 
 

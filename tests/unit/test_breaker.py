@@ -69,12 +69,12 @@ def test_failures_in_a_row_open_the_site_and_a_success_closes_it(breaker, site):
     assert opened.reason == "502 Bad Gateway"
     assert before <= opened.opened_at <= time.time()
     assert opened.next_probe_at == pytest.approx(opened.opened_at + 2, abs=0.5)
-    assert not breaker.admit(site)
+    assert not breaker.state(site).available
     assert [s.site for s in breaker.sites() if s.site == site] == [site]
 
     assert breaker.succeeded(site) is True  # it was open
     assert breaker.state(site).status == BreakerStatus.CLOSED
-    assert breaker.admit(site)
+    assert breaker.state(site).available
     assert breaker.succeeded(site) is False
 
 
@@ -97,12 +97,12 @@ def test_half_open_lets_steps_try_and_a_failure_opens_it_again(breaker, site):
     state = breaker.half_open(site)
     assert state.status == BreakerStatus.HALF_OPEN
     assert state.available
-    assert breaker.admit(site)
+    assert breaker.state(site).available
 
     again = breaker.failed(site, "503 again")  # one trial failed: open at once
     assert again.status == BreakerStatus.OPEN
     assert again.reason == "503 again"
-    assert not breaker.admit(site)
+    assert not breaker.state(site).available
 
 
 def test_a_half_open_site_whose_trials_say_nothing_is_probed_again(breaker, site):
