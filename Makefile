@@ -56,7 +56,8 @@ flower: venv  ## Flower on FLOWER_PORT (5555), behind basic auth FLOWER_BASIC_AU
 migrate: venv
 	$(BIN)/flask --app wsgi db upgrade
 
-bench: venv  ## benchmarks on a scratch database (local PostgreSQL and Redis), ~15 min → docs/BENCHMARKS.md
+bench: venv  ## benchmarks on a scratch database (local PostgreSQL and Redis), ~20 min → docs/BENCHMARKS.md
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 chaos: venv  ## reliability at full size (200 tenants per scenario, 100 fuzz cases per operation) → artifacts/chaos

@@ -91,13 +91,15 @@ def free_port() -> int:
 class Proc:
     """A subprocess in its own process group (so stopping it reaches its children), logged."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], env: dict[str, str], cwd: Path = ROOT
+    ) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log = LOG_DIR / f"{name}.log"
         self.proc = subprocess.Popen(
             list(argv),
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
@@ -135,6 +137,17 @@ class Proc:
             ["pgrep", "-P", str(self.pid)], capture_output=True, text=True, check=False
         )
         return [int(pid) for pid in out.stdout.split()]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process and its children so far (e.g. gunicorn's workers)."""
+        total = 0
+        for pid in (self.pid, *self.children()):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -153,8 +153,10 @@ async def open_loop(
     seconds: float,
     max_connections: int = 200,
     warmup: float = 1.0,
+    timeout: float = 30.0,
 ) -> Result:
-    """Requests sent at `rate` per second for `seconds`; latency from the scheduled time."""
+    """Requests sent at `rate` per second for `seconds`; latency from the scheduled time.
+    An answer not complete within `timeout` s counts as an error."""
     result = Result(f"open loop, {rate:g} req/s offered", seconds, offered_rate=rate)
     idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()
     opened = [0]
@@ -173,8 +175,8 @@ async def open_loop(
             else:
                 conn = idle.get_nowait()
             try:
-                status = await conn.send(raw)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+                status = await asyncio.wait_for(conn.send(raw), timeout)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
                 result.errors += 1
                 conn.close()
                 return

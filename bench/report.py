@@ -163,7 +163,8 @@ def render(r: dict[str, Any]) -> str:
         "figure is the median of the repeats stated.",
         "",
     ]
-    for part, fn in (("api", _api), ("orchestration", _orchestration), ("burst", _burst),
+    for part, fn in (("api", _api), ("status", _status), ("orchestration", _orchestration),
+                     ("burst", _burst),
                      ("burst_full", _burst_full), ("cost", _cost),
                      ("profile", _profile), ("live", _live),
                      ("verification", _verification)):  # fmt: skip
@@ -223,6 +224,47 @@ def _api(a: dict[str, Any], _r: dict[str, Any]) -> list[str]:
     out.append("**Goals** (per gunicorn configuration; the first is the shipped default):")
     out.append("")
     out += _table(["goal", *verdict], [[g, *(verdict[c][g] for c in verdict)] for g in goals])
+    return out
+
+
+def _status(st: dict[str, Any], _r: dict[str, Any]) -> list[str]:
+    """Section 1b: the status read of the shipped code, of this code and of the floors."""
+    m = st["medians"]
+    out = [
+        "## 1b. `GET …/status`: the shipped code, this code and a bare floor (issue 12)",
+        "",
+        f"`bench/status.py`. Three gunicorn servers with the shipped settings (2 workers x 8 "
+        f"threads, gthread, access log on), loaded in turn by `wrk -t2 -c{st['connections']}` "
+        f"for {st['seconds']:g} s, {st['repeats']} repeats interleaved (medians), each request "
+        f"cycling over {st['workspaces']} workspaces with a run, the admin's token. *shipped*: "
+        f"the code of `{st['baseline_ref']}` (the end of stage 1) in a tree and venv of its own "
+        "(`git archive`, its own `requirements.txt`), on its own scratch database filled by its "
+        "own `bench/context.py`. *floor*: `bench/floor.py`, a bare Flask + Flask-SQLAlchemy app "
+        "reading a run and its nine steps in two indexed queries, no authentication. *ceiling*: "
+        "the same bare app answering 304 with no database and no token (what gunicorn and Flask "
+        "cost alone). CPU per request: user + system time of the server's processes (master "
+        "and workers) over the measurement / requests answered; PostgreSQL's time is not in it.",
+        "",
+    ]
+    for label, command in st["commands"].items():
+        out.append(f"- {label}: `{command}`")
+    out.append("")
+    names = {
+        "shipped 200": "shipped code: 200",
+        "now 200": "**this code: 200**",
+        "now 304": "**this code: 304** (`If-None-Match` with the current ETag)",
+        "floor 200": "floor: two queries, 200",
+        "ceiling 304": "ceiling: Flask alone, 304, no database",
+    }
+    rows = [[names.get(k, k), f["req_per_s"], f["p50_ms"], f["p99_ms"], f["cpu_ms_per_request"],
+             f["non_2xx_3xx"], f["socket_errors"]] for k, f in m.items()]  # fmt: skip
+    out += _table(["server: answer", "req/s", "p50 ms", "p99 ms", "CPU ms per request",
+                   "non-2xx/3xx", "socket errors"], rows)  # fmt: skip
+    before, after = m["shipped 200"]["cpu_ms_per_request"], m["now 200"]["cpu_ms_per_request"]
+    out.append(f"Per-request CPU of a status read: **{before} ms before, {after} ms after** "
+               f"(304: {m['now 304']['cpu_ms_per_request']} ms).")  # fmt: skip
+    out.append("")
+    out += _table(["goal", "verdict"], [[g, v] for g, v in st["verdicts"].items()])
     return out
 
 
@@ -382,15 +424,16 @@ def _profile(p: dict[str, Any], _r: dict[str, Any]) -> list[str]:
 
 
 def _live(lv: dict[str, Any], _r: dict[str, Any]) -> list[str]:
-    st, many = lv["status_open_200"], lv[f"rss_{lv['streams']}_mib"]
+    st, many, old = lv["status_open_200"], lv[f"rss_{lv['streams']}_mib"], lv["shipped"]
     out = [
         "## 5. Live updates: the `live` process under many streams",
         "",
         "One `python -m provisioner.live` on a private `redis-server` (restarted for the last "
         "row), streams held by `bench/sse.py` in the driver process on the same 2 cores, "
         "all on one workspace; each published frame carries a ~3 KB document (`bench/live.py`). "
-        "The shipped code's stream (gunicorn threads) is not in this table: it holds at most "
-        "16 streams per 2x8 web process (issue 12).",
+        "The shipped code has no live process: its streams are held by its web process's "
+        "threads (2x8); its row opens that many streams on it, then the same status reads "
+        f"(`{lv['shipped']['command']}`).",
         "",
     ]
     out += _table(
@@ -401,8 +444,11 @@ def _live(lv: dict[str, Any], _r: dict[str, Any]) -> list[str]:
             ["streams open after the fan-outs", lv["open"]],
             ["published frame reaches 99 % / 100 % of the streams (median of 5) ms",
              f"{lv['fanout_p99_ms']} / {lv['fanout_max_ms']}"],
-            ["`GET …/status` at 200 req/s while the streams are open: p50 / p99 ms",
-             f"{st['p50_ms']} / {st['p99_ms']}"],
+            ["`GET …/status` at 200 req/s while the streams are open: p50 / p99 ms "
+             "(open loop from a process of its own)", f"{st['p50_ms']} / {st['p99_ms']}"],
+            [f"  the same beside {old['streams']} streams on the **shipped code**'s web process: "
+             f"answered / errors (10 s timeout), p99 ms",
+             f"{sum(old['statuses'].values())} / {old['errors']}, {old['p99_ms']}"],
             [f"Redis restarted under {lv['restart_streams']:,} streams: all have the state "
              "again after s", lv["restart_all_state_again_s"]],
             ["streams still open after the restart", lv["restart_open"]],

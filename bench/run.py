@@ -1,6 +1,6 @@
 """`make bench`: every benchmark on a scratch database, then docs/BENCHMARKS.md.
 
-    .venv/bin/python -m bench.run [--only api,orchestration,burst,cost,profile,live,
+    .venv/bin/python -m bench.run [--only api,status,orchestration,burst,cost,profile,live,
                                           verification] [--quick]
     .venv/bin/python -m bench.run --only burst_full   # 1,000 tenants at once (BENCH_FULL_BURST)
 
@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import LOG_DIR, ROOT, machine, scratch_database
 from bench.context import bench_env, setup
 
-PARTS = ("api", "orchestration", "burst", "cost", "profile", "live", "verification")
+PARTS = ("api", "status", "orchestration", "burst", "cost", "profile", "live", "verification")
 EXTRA_PARTS = ("burst_full",)  # ~13 min on its own, so only with --only
 
 
@@ -74,6 +74,10 @@ def _measure(part: str, bench: Any, *, quick: bool, repeats: int, seconds: float
         from bench import api
 
         return api.run(bench, repeats=repeats, seconds=seconds)
+    if part == "status":
+        from bench import status
+
+        return status.run(bench, repeats=repeats, seconds=seconds)
     if part == "orchestration":
         from bench import orchestration
 

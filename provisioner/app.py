@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
 
 from provisioner import config
 from provisioner.celery_app import celery_init_app
@@ -21,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """The app, configured from the environment (`config.from_env`) and then `overrides`;
     a `CELERY` mapping in `overrides` is merged into the Celery settings."""
     app = Flask("provisioner")
+    app.session_interface = NoCookieSessions()
     app.config.from_mapping(config.from_env())
     overrides = dict(overrides or {})
     app.config["CELERY"].update(overrides.pop("CELERY", {}))
@@ -28,6 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     startup.check(app.config)  # no SECRET_KEY, no service (docs/SECURITY.md)
     json_logging.init_app(app)
 
+    # Derived here, after the overrides: the extra engines use the session's database.
+    app.config["SQLALCHEMY_BINDS"] = config.binds(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     _sqlite_pragmas(app)
@@ -48,6 +52,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     announce.connect()
     verifications.connect()  # a REPAIR run that ends is verified
     return app
+
+
+class NoCookieSessions(SessionInterface):
+    """Flask's cookie session, never used: callers carry bearer tokens and stream tickets,
+    so no request reads a session cookie and no answer sets one (docs/SECURITY.md)."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None  # Flask then gives the request a null session
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -298,6 +298,18 @@ def _redis_or(broker: str, otherwise: str) -> str:
     return broker if broker.startswith(("redis://", "rediss://")) else otherwise
 
 
+READS_BIND = "reads"
+
+
+def binds(url: str) -> dict[str, Any]:
+    """Flask-SQLAlchemy's extra engines: `reads`, the status read's (`api/status.py`), on the
+    same database in autocommit and without a pre-ping: a read needs no BEGIN and ROLLBACK,
+    and a connection that the database dropped costs that read one retry, not every read a
+    ping."""
+    options = {k: v for k, v in engine_options(url).items() if k != "pool_pre_ping"}
+    return {READS_BIND: {"url": url, **options, "isolation_level": "AUTOCOMMIT"}}
+
+
 def engine_options(url: str) -> dict[str, Any]:
     """SQLAlchemy engine options for the database URL (the app's and the live process's)."""
     if url.startswith("sqlite"):

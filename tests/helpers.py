@@ -41,6 +41,13 @@ def start(tenant: Tenant, plan: str = "FULL_POS", steps: list[str] | None = None
     return run.id
 
 
+def finished_run(tenant):
+    """A run that no worker changes any more (cancelled at once)."""
+    run_id = start(tenant, "BASIC")
+    runs.cancel(run_id, "tests")
+    return run_id
+
+
 def wait_run(run_id: Any, timeout: float = 60, *, until: Any = None) -> Run:
     """Poll the database until the run is final (or `until(run)` holds)."""
     deadline = time.monotonic() + timeout

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import g, request
 from marshmallow import Schema
@@ -36,23 +36,46 @@ def authenticated(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("a bearer token is required")
-        try:
-            subject = tokens.subject(token.strip())
-        except tokens.InvalidToken:
-            raise _unauthorized("the token is invalid or has expired") from None
-        user = db.session.get(User, subject.user_id)
-        if user is None:
-            raise _unauthorized("the token's user no longer exists")
-        if user.disabled or user.token_version != subject.version:
-            raise _unauthorized("the token has been revoked; sign in again")
-        g.user = user
-        limits.spend_user(user.id)
+        subject = bearer()
+        g.user = admit(subject, db.session.get(User, subject.user_id))
+        limits.spend_user(subject.user_id)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class Holder(Protocol):
+    """What `admit` needs of the token's user: a `User`, or a row of a query that read it."""
+
+    @property
+    def disabled(self) -> bool: ...
+
+    @property
+    def token_version(self) -> int: ...
+
+
+H = TypeVar("H", bound=Holder)
+
+
+def bearer() -> tokens.Subject:
+    """Whom the request's bearer token names (401 without a valid, unexpired one)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("a bearer token is required")
+    try:
+        return tokens.subject(token.strip())
+    except tokens.InvalidToken:
+        raise _unauthorized("the token is invalid or has expired") from None
+
+
+def admit(subject: tokens.Subject, user: H | None) -> H:
+    """The token's user, unless it is gone, disabled or no longer at the token's version
+    (401)."""
+    if user is None:
+        raise _unauthorized("the token's user no longer exists")
+    if user.disabled or user.token_version != subject.version:
+        raise _unauthorized("the token has been revoked; sign in again")
+    return user
 
 
 def current_user() -> User:
@@ -76,16 +99,21 @@ def tenant_for(tenant_id: str, need: Need) -> Tenant:
     if found is None:
         raise _not_found()
     tenant, role = found
-    if user.is_admin:
-        g.role = PLATFORM_ADMIN
-    else:
-        if role is None:
-            raise _not_found()  # no existence leak
-        if need == Need.STEER and role not in STEERING_ROLES:
-            raise ApiError(403, "forbidden", f"a {role} of this workspace may only read it")
-        g.role = role
+    g.role = role_on(user.is_admin, role, need)
     limits.spend_tenant(tenant.id)
     return tenant
+
+
+def role_on(is_admin: bool, role: str | None, need: Need) -> str:
+    """The caller's role on a workspace that exists (`role`: their membership's, if any),
+    once it allows `need`: 404 to a stranger (no existence leak), 403 to a reader steering."""
+    if is_admin:
+        return PLATFORM_ADMIN
+    if role is None:
+        raise _not_found()
+    if need == Need.STEER and role not in STEERING_ROLES:
+        raise ApiError(403, "forbidden", f"a {role} of this workspace may only read it")
+    return role
 
 
 def platform_admin() -> User:

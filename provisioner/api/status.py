@@ -16,13 +16,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, jsonify, request
-from sqlalchemy import Select, bindparam, select, update
+from flask import Response, g, jsonify, request
+from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
-from provisioner import signals
+from provisioner import config, signals
+from provisioner.api import access
 from provisioner.extensions import db
-from provisioner.models import Run
+from provisioner.models import Membership, Run, Tenant, User
 from provisioner.schemas import dialects
 from provisioner.schemas.dialects import Dialect
 from provisioner.schemas.run import status_document
@@ -38,38 +40,93 @@ def _snapshot(changes: Changes) -> None:
         run.status_doc = status_document(run)
 
 
-def conditional_answer(tenant_id: uuid.UUID, dialect: Dialect) -> Response | None:
-    """The tenant's latest run's status in `dialect`, or 304; None when it has no run.
+def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
+    """The caller's view of the workspace's latest run in `dialect`, or 304; None when it
+    has no run. Authenticates and authorizes too (`access.bearer`, `admit`, `role_on`).
 
-    One query for the run's id and version; the snapshot comes with it unless the request
-    is conditional, and then only when the caller's tag is not the current one.
+    One statement, outside a transaction: the token's user, the workspace, the caller's
+    membership and the latest run's id and version, with the snapshot unless the request is
+    conditional (then it is read only when the caller's tag is not the current one).
     """
+    subject = access.bearer()
     wanted = request.if_none_match
-    latest = _LATEST_HEAD if wanted else _LATEST_DOC
-    head = db.session.execute(latest, {"tenant_id": tenant_id}).first()
-    if head is None:
+    params = {"user_id": subject.user_id, "tenant_id": _uuid_or_none(tenant_id)}
+    row = access.admit(subject, _read(_HEAD if wanted else _HEAD_AND_DOC, **params))
+    if row.tenant_id is None:
+        raise access.not_found("workspace")
+    g.role = access.role_on(row.is_admin, row.role, access.Need.READ)
+    if row.run_id is None:
         return None
     if wanted:
-        if wanted.contains(_tag(head.version)):  # strong comparison: a weak tag never matches
-            return _tagged(Response(status=304), head.version)
-        head = db.session.execute(_DOC, {"run_id": head.id}).one()
-    doc = head.status_doc if head.status_doc is not None else _build_and_keep(head.id, head.version)
-    return _tagged(jsonify(dialects.status_document(doc, dialect)), head.version)
+        if wanted.contains(_tag(row.version)):  # strong comparison: a weak tag never matches
+            return _tagged(Response(status=304), row.version)
+        fresh = _read(_DOC, run_id=row.run_id)
+        if fresh is None:  # the workspace was deleted meanwhile
+            return None
+        row = fresh
+    doc = row.status_doc if row.status_doc is not None else _build_and_keep(row.run_id, row.version)
+    return _tagged(jsonify(dialects.status_document(doc, dialect)), row.version)
 
 
-def _latest(*columns: Any) -> Select[Any]:
-    return (
-        select(*columns)
-        .where(Run.tenant_id == bindparam("tenant_id"))
+def _read(statement: Select[Any], **params: Any) -> Row[Any] | None:
+    """One row on the reads engine (autocommit, no pre-ping: `config.binds`); a connection
+    the database dropped (it restarted) is replaced, and the read made again, once."""
+    try:
+        return _read_once(statement, params)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return _read_once(statement, params)
+
+
+def _read_once(statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    with db.engines[config.READS_BIND].connect() as conn:
+        return conn.execute(statement, params).first()
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    """The workspace id of the URL; None for one that is no id (it names no workspace)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _head(*columns: Any) -> Select[Any]:
+    latest = (
+        select(Run.id)
+        .where(Run.tenant_id == Tenant.id)
         .order_by(Run.created_at.desc())
         .limit(1)
+        .correlate(Tenant)
+        .scalar_subquery()
+    )
+    member = (Membership.tenant_id == Tenant.id) & (Membership.user_id == User.id)
+    return (
+        select(
+            User.disabled_at.is_not(None).label("disabled"),
+            User.token_version,
+            User.is_admin,
+            Tenant.id.label("tenant_id"),
+            Membership.role,
+            Run.id.label("run_id"),
+            Run.version,
+            *columns,
+        )
+        .select_from(User)
+        .outerjoin(Tenant, Tenant.id == bindparam("tenant_id"))
+        .outerjoin(Membership, member)
+        .outerjoin(Run, Run.id == latest)
+        .where(User.id == bindparam("user_id"))
     )
 
 
 # Built once: a status read only binds its parameters.
-_LATEST_HEAD = _latest(Run.id, Run.version)
-_LATEST_DOC = _latest(Run.id, Run.version, Run.status_doc)
-_DOC = select(Run.id, Run.version, Run.status_doc).where(Run.id == bindparam("run_id"))
+_HEAD = _head()
+_HEAD_AND_DOC = _head(Run.status_doc)
+_DOC = select(Run.id.label("run_id"), Run.version, Run.status_doc).where(
+    Run.id == bindparam("run_id")
+)
 
 
 def _tag(version: int) -> str:

@@ -7,9 +7,11 @@ against the user row that authentication loads anyway).
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import jwt
 from flask import current_app
@@ -37,17 +39,25 @@ def issue(user_id: uuid.UUID, version: int) -> tuple[str, int]:
 
 def subject(token: str) -> Subject:
     """Whom a valid, unexpired token was issued for, and at which token version."""
+    found, expires = _verified(token, current_app.config["SECRET_KEY"])
+    if expires <= time.time():
+        raise InvalidToken("Signature has expired")
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> tuple[Subject, float]:
+    """The subject and expiry of a token whose signature and claims checked out, kept per
+    process by token and key: a poller's token is verified once, not on every read. An
+    invalid token raises and is never kept; expiry is checked on every use."""
     try:
         claims = jwt.decode(
-            token,
-            current_app.config["SECRET_KEY"],
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "ver", "exp"]},
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "ver", "exp"]}
         )
         version = claims["ver"]
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("the token version is not a number")
-        return Subject(uuid.UUID(claims["sub"]), version)
+        return Subject(uuid.UUID(claims["sub"]), version), float(claims["exp"])
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

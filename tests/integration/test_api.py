@@ -10,10 +10,9 @@ import pytest
 
 from provisioner.extensions import db
 from provisioner.models import Role, Run, latest_run
-from provisioner.orchestration import runs
 from provisioner.schemas import dialects
 from provisioner.schemas.run import status_document
-from tests.helpers import new_tenant, start, wait_run
+from tests.helpers import finished_run, new_tenant, start, wait_run
 from tests.integration.conftest import Api, join, make_user
 
 pytestmark = pytest.mark.integration
@@ -214,13 +213,6 @@ def test_tenant_list_is_paginated(admin_api):
     assert admin_api.get("/api/v1/tenants?size=1000").status_code == 422
 
 
-def finished_run(tenant):
-    """A run that no worker changes any more (cancelled at once)."""
-    run_id = start(tenant, "BASIC")
-    runs.cancel(run_id, "tests")
-    return run_id
-
-
 def conditional_status(api: Api, prefix: str, tenant_id, tag: str | None = None):
     headers = {**api._headers(), **({"If-None-Match": tag} if tag is not None else {})}
     return api.client.get(f"{prefix}/{tenant_id}/status", headers=headers)
@@ -309,3 +301,25 @@ def test_a_stale_build_never_overwrites_a_newer_snapshot(app_ctx, sim):
 
     stored = db.session.execute(db.select(Run.status_doc).where(Run.id == run_id)).scalar_one()
     assert stored is None
+
+
+def test_a_status_read_survives_the_database_dropping_its_connection(admin_api):
+    """The reads engine has no pre-ping (`config.binds`): a pooled connection the database
+    dropped (a restart, an idle timeout) costs that read one retry, not an error."""
+    tenant = new_tenant()
+    finished_run(tenant)
+    path, reads = f"{V1}/{tenant.id}/status", db.engines["reads"]
+    reads.dispose()  # from here on, its pool holds only what this test's reads open
+    expected = admin_api.get(path).json
+    assert reads.pool.checkedin() == 1  # the connection that read it, kept for the next read
+    with reads.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert db.session.execute(db.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    db.session.commit()
+
+    again = admin_api.get(path)
+
+    assert again.status_code == 200
+    assert again.json == expected
+    with reads.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, select
 
 from provisioner.extensions import db
-from provisioner.models import AuditEntry, Membership, Role
-from tests.helpers import new_tenant
+from provisioner.models import AuditEntry, Membership, Role, Run
+from tests.helpers import finished_run, new_tenant
 from tests.integration.conftest import Api, join, make_user
 
 pytestmark = pytest.mark.integration
@@ -66,29 +66,45 @@ def test_a_new_password_ends_the_old_tokens(app, app_ctx, client):
 
 
 @pytest.mark.parametrize("caller", ["platform admin", "member"])
-def test_the_token_check_adds_no_query_to_the_status_path(app_ctx, client, caller):
-    """Version and disabled state come with the user row authentication loads anyway, and
-    a member's role with the workspace's row."""
+def test_a_status_read_is_one_statement(app_ctx, client, caller):
+    """The token's user (version, disabled state), the workspace, the caller's role and the
+    latest run's version come in one statement (`api/status.py`); a 304 leaves the snapshot
+    unread, and a stale tag costs one statement more."""
     tenant = new_tenant()
     user = make_user(admin=caller == "platform admin")
     if caller == "member":
         join(user, tenant, Role.MEMBER)
     api, path = Api(client, user), f"/api/v1/provisioning/tenants/{tenant.id}/status"
-    db.session.expunge_all()  # what a request of its own starts with: nothing loaded yet
-    statements: list[str] = []
 
-    def count(_conn, _cursor, statement, *_):
-        statements.append(statement)
+    def statements(headers: dict[str, str] | None = None) -> tuple[int, list[str]]:
+        db.session.expunge_all()  # what a request of its own starts with: nothing loaded yet
+        seen: list[str] = []
 
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        answer = api.get(path)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert answer.status_code == 404  # no run yet
-    users = [s for s in statements if "FROM users" in s]
-    assert len(users) == 1
-    assert len(statements) == 3  # the user, the tenant with the caller's role, its latest run
+        def count(_conn, _cursor, statement, *_):
+            seen.append(statement)
+
+        engines = {db.engine, *db.engines.values()}
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", count)
+        try:
+            answer = client.get(path, headers={**api._headers(), **(headers or {})})
+        finally:
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", count)
+        return answer.status_code, seen
+
+    assert statements() == (404, [statements()[1][0]])  # no run yet: still one
+    run_id = finished_run(tenant)
+    tag = f'"{db.session.get(Run, run_id).version}"'
+    status, read = statements()
+    assert (status, len(read)) == (200, 1)
+    assert "FROM users" in read[0]
+    assert "status_doc" in read[0]
+    status, read = statements({"If-None-Match": tag})
+    assert (status, len(read)) == (304, 1)
+    assert "status_doc" not in read[0]
+    status, read = statements({"If-None-Match": '"0"'})
+    assert (status, len(read)) == (200, 2)
 
 
 def test_owners_manage_members(app_ctx, client):
