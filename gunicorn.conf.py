@@ -4,7 +4,7 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads let one worker hold a Server-Sent Events stream and still answer other requests.
+# Threads overlap requests that wait on PostgreSQL; streams are the live process's, never these.
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 60

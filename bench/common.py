@@ -162,6 +162,18 @@ class Proc:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def private_venv(venv: Path, *requirements: str) -> Path:
+    """The interpreter of a venv of its own with `requirements` (pip arguments), made once:
+    the shipped code's, or a candidate server's that the product does not depend on."""
+    stamp = venv / ".installed"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--disable-pip-version-check", *requirements], check=True)
+        stamp.touch()
+    return venv / "bin" / "python"
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of one process (VmRSS), MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

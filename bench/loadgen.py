@@ -164,18 +164,28 @@ async def open_loop(
     total = int(rate * (warmup + seconds))
     warm = int(rate * warmup)
 
+    async def fresh() -> Connection:
+        opened[0] += 1
+        return await Connection.open(host, port)
+
     async def one(i: int, scheduled: float) -> None:
         raw = make(i)
         if raw is None:
             return
         async with slots:
-            if idle.empty():
-                opened[0] += 1
-                conn = await Connection.open(host, port)
-            else:
-                conn = idle.get_nowait()
+            reused = not idle.empty()
+            conn = idle.get_nowait() if reused else await fresh()
             try:
-                status = await asyncio.wait_for(conn.send(raw), timeout)
+                try:
+                    status = await asyncio.wait_for(conn.send(raw), timeout)
+                except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+                    if not reused or getattr(exc, "partial", b""):
+                        raise
+                    # A kept-alive connection the server closed while it was idle (gunicorn's
+                    # keepalive): what any HTTP client does, once more on a new connection.
+                    conn.close()
+                    conn = await fresh()
+                    status = await asyncio.wait_for(conn.send(raw), timeout)
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
                 result.errors += 1
                 conn.close()

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,6 +39,7 @@ from bench.common import (
     Proc,
     free_port,
     median,
+    private_venv,
     purge_queue,
     scratch_database,
 )
@@ -259,7 +259,7 @@ def _floor(bench: Bench) -> Iterator[Server]:
 @contextmanager
 def shipped() -> Iterator[Server]:
     tree = _baseline_tree()
-    python = _baseline_venv(tree)
+    python = private_venv(tree / ".venv", "-r", str(tree / "requirements.txt"))
     own = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     with scratch_database() as url:
         argv = [str(python), "-c", _BASELINE_SETUP, url, str(WORKSPACES)]
@@ -289,16 +289,3 @@ def _baseline_tree() -> Path:
         if archive.wait():
             raise RuntimeError(f"git archive {sha} failed")
     return tree
-
-
-def _baseline_venv(tree: Path) -> Path:
-    """The baseline's interpreter, in a venv of its own pinned requirements (made once)."""
-    venv = tree / ".venv"
-    stamp = venv / ".installed"
-    if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "-r", "requirements.txt"],
-                       cwd=tree, check=True)  # fmt: skip
-        stamp.touch()
-    return venv / "bin" / "python"
