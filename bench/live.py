@@ -3,9 +3,11 @@
 One live process (`python -m provisioner.live`) on a private `redis-server` (so that it can
 be restarted without touching the machine's Redis), the streams held by `bench/sse.py` in
 this driver process (which shares the 2 cores). Figures: RSS at 1,000 and 5,000 streams,
-the time a published frame takes to reach 99 % / 100 % of 5,000 streams, `GET …/status`
-p99 on the API at 200 req/s (open loop) while the streams are open, and the time until
-every one of 1,000 streams has the state again after a Redis restart.
+the time from a real committed change of a run to its frame on 99 % / 100 % of 5,000
+streams, `GET …/status` p99 on the API at 200 req/s (open loop) while the streams are open,
+and the time until every one of 1,000 streams has the state again after a Redis restart;
+beside them the same streams on a gevent candidate (`bench/gevent_sse.py`), and the shipped
+code's API with 200 streams on its own web process.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import resource
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import redis
+from sqlalchemy import select
 
 from bench import status as status_bench
 from bench.api import HOST, start_gunicorn
@@ -41,7 +46,9 @@ from bench.common import (
 from bench.context import Bench
 from bench.loadgen import http_request, open_loop
 from bench.sse import SseStream, open_many, wait_until
-from provisioner.live.publisher import publish_status
+from provisioner.extensions import db
+from provisioner.models import Run
+from provisioner.orchestration import runs
 
 V1 = "/api/v1/provisioning/tenants"
 GEVENT = "gevent==26.9.0"  # the candidate's, in a venv of its own (never the product's)
@@ -85,7 +92,7 @@ def run(bench: Bench, *, streams: int = 5000, restart_streams: int = 1000) -> di
                                    streams, restart_streams))  # fmt: skip
         live.stop()
         try:
-            gevent = asyncio.run(_gevent_candidate(redis_port, streams))
+            gevent = asyncio.run(_gevent_candidate(bench, redis_port, streams))
         except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as exc:
             gevent = {"error": str(exc)[-500:]}  # the candidate's failure, reported as such
         return {**out, "shipped": shipped, "gevent": gevent}
@@ -95,30 +102,32 @@ def run(bench: Bench, *, streams: int = 5000, restart_streams: int = 1000) -> di
         private[-1].wait()
 
 
-async def _hold_and_fan_out(server: Proc, port: int, client: redis.Redis, n: int) -> tuple[
-    dict[str, Any], list[SseStream]
-]:  # fmt: skip
-    """1,000 then `n` streams of one workspace on `server`: its memory, five fan-outs of a
-    ~3 KB frame (the median one's p99 and max, and its CPU), its CPU over 30 s idle."""
-    tenant = str(uuid.uuid4())
-    publish_status(client, tenant, None, 1, {"tenant_id": tenant, "pad": "x" * 3000})
+async def _hold_and_fan_out(
+    server: Proc, port: int, bench: Bench, redis_url: str, n: int
+) -> tuple[dict[str, Any], list[SseStream]]:
+    """1,000 then `n` streams of one real workspace on `server`: its memory; five fan-outs,
+    each of a real change of the workspace's run that this process commits (cancel, then
+    continue, by turns; its status document ~3 KB), timed from the moment the change began
+    (its transaction and commit included) to each stream's frame: the median one's p99 and
+    max, and the server's CPU for it; then its CPU over 30 s idle."""
     out: dict[str, Any] = {"streams": n, "rss_idle_mib": _rss(server)}
     held: list[SseStream] = []
-    for size in (1000, n):
-        paths = [f"{V1}/{tenant}/events?ticket={_ticket(tenant, 'bench')}"] * (size - len(held))
-        held += await open_many(port, paths, concurrency=500)
-        await wait_until(lambda h=held: all(s.events for s in h), 120, f"{size} streams")
-        await asyncio.sleep(1)
-        out[f"rss_{size}_mib"] = _rss(server)
-    out["open"] = sum(s.is_open for s in held)
-    fanouts = []
-    for version in range(2, 7):
-        cpu, sent = server.cpu_seconds(), time.perf_counter()
-        publish_status(client, tenant, None, version, {"tenant_id": tenant, "pad": "y" * 3000})
-        await wait_until(lambda v=str(version): all(s.last_id == v for s in held), 60, "fan-out")
-        lat = [(s.events[-1].received - sent) * 1000 for s in held]
-        fanouts.append((pct(lat, 99), max(lat), (server.cpu_seconds() - cpu) * 1000))
-        await asyncio.sleep(0.5)
+    with _committing_to(bench, redis_url) as (tenant, change):
+        for size in (1000, n):
+            paths = [f"{V1}/{tenant}/events?ticket={_ticket(tenant, 'bench')}"] * (size - len(held))
+            held += await open_many(port, paths, concurrency=500)
+            await wait_until(lambda h=held: all(s.events for s in h), 120, f"{size} streams")
+            await asyncio.sleep(1)
+            out[f"rss_{size}_mib"] = _rss(server)
+        out["open"] = sum(s.is_open for s in held)
+        fanouts = []
+        for i in range(5):
+            cpu, began = server.cpu_seconds(), time.perf_counter()
+            version = str(change(i))
+            await wait_until(lambda v=version: all(s.last_id == v for s in held), 60, "fan-out")
+            lat = [(s.events[-1].received - began) * 1000 for s in held]
+            fanouts.append((pct(lat, 99), max(lat), (server.cpu_seconds() - cpu) * 1000))
+            await asyncio.sleep(0.5)
     out["fanout_p99_ms"] = round(sorted(f[0] for f in fanouts)[2], 1)
     out["fanout_max_ms"] = round(sorted(f[1] for f in fanouts)[2], 1)
     out["fanout_cpu_ms"] = round(sorted(f[2] for f in fanouts)[2], 1)
@@ -126,6 +135,33 @@ async def _hold_and_fan_out(server: Proc, port: int, client: redis.Redis, n: int
     await asyncio.sleep(30)
     out["idle_cpu_s_per_30s"] = round(server.cpu_seconds() - cpu, 2)
     return out, held
+
+
+@contextmanager
+def _committing_to(bench: Bench, redis_url: str) -> Iterator[tuple[str, Callable[[int], int]]]:
+    """A new workspace with a run, and `change(i)`: cancel the run (even i) or continue it
+    (odd i), committed by this process with its live updates sent to `redis_url` (as the
+    API's and the workers' are), answering the version the change left."""
+    app = bench.app
+    before = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = redis_url
+    try:
+        tenant = bench.tenants(1, "Live fan-out")[0]
+        run_id = uuid.UUID(bench.start_runs([tenant])[0])
+
+        def change(i: int) -> int:
+            with app.app_context():
+                if i % 2:
+                    runs.resume(run_id, "bench", kind="continue")
+                else:
+                    runs.cancel(run_id, "bench")
+                version = db.session.execute(select(Run.version).where(Run.id == run_id))
+                return int(version.scalar_one())
+
+        yield tenant, change
+    finally:
+        app.config["REDIS_URL"] = before
+        purge_queue(bench.queue)  # the chains the changes published: nothing runs them
 
 
 def _rss(server: Proc) -> float:
@@ -142,17 +178,18 @@ async def _measure(  # noqa: PLR0917
     n: int,
     n_restart: int,
 ) -> dict[str, Any]:
-    out, held = await _hold_and_fan_out(live, port, redis.Redis(port=redis_port), n)
+    out, held = await _hold_and_fan_out(live, port, bench, f"redis://127.0.0.1:{redis_port}/0", n)
     out["status_open_200"] = await _status_while_open(bench)
     for s in held[n_restart:]:
         s.close()
     kept = held[:n_restart]
-    await wait_until(lambda: all(len(s.events) == 6 for s in kept), 10, "settled")
+    seen = [len(s.events) for s in kept]  # each has the last change's frame (the fan-outs)
     private[-1].terminate()
     private[-1].wait()
     began = time.perf_counter()
     private.append(_private_redis(redis_port))
-    await wait_until(lambda: all(len(s.events) >= 7 for s in kept), 60, "the state again")
+    again = lambda: all(len(s.events) > k for s, k in zip(kept, seen, strict=True))  # noqa: E731
+    await wait_until(again, 60, "the state again")
     out["restart_streams"] = n_restart
     out["restart_all_state_again_s"] = round(time.perf_counter() - began, 2)
     out["restart_open"] = sum(s.is_open for s in kept)
@@ -162,7 +199,7 @@ async def _measure(  # noqa: PLR0917
     return out
 
 
-async def _gevent_candidate(redis_port: int, n: int) -> dict[str, Any]:
+async def _gevent_candidate(bench: Bench, redis_port: int, n: int) -> dict[str, Any]:
     """The same streams and fan-outs on `bench/gevent_sse.py` (gunicorn, one gevent worker)."""
     python = private_venv(LOG_DIR / "candidates" / "gevent", "-r", str(ROOT / "requirements.txt"),
                           GEVENT)  # fmt: skip
@@ -173,7 +210,7 @@ async def _gevent_candidate(redis_port: int, n: int) -> dict[str, Any]:
     server = Proc("gevent-candidate", argv, env)
     try:
         server.wait_for_http(f"http://127.0.0.1:{port}/healthz")
-        out, held = await _hold_and_fan_out(server, port, redis.Redis(port=redis_port), n)
+        out, held = await _hold_and_fan_out(server, port, bench, env["REDIS_URL"], n)
         for s in held:
             s.close()
     finally:
