@@ -68,12 +68,13 @@ def _status_queries(bench: Bench, reads: int = 20) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {bench.token}"}
     counts: list[int] = []
     with bench.app.app_context():
-        engine = db.engine
+        engines = {db.engine, *db.engines.values()}  # the session's and the status read's
 
     def count(*_: Any) -> None:
         counts[-1] += 1
 
-    event.listen(engine, "before_cursor_execute", count)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         status: list[int] = []
         for _ in range(reads):
@@ -86,7 +87,8 @@ def _status_queries(bench: Bench, reads: int = 20) -> dict[str, Any]:
             client.post(f"/api/v1/provisioning/tenants/{tenant}/start", headers=headers, json={})
             start.append(counts[-1])
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
         purge_queue(bench.queue)
     return {"status_queries": median(status), "start_queries": median(start), "reads": reads}
 

@@ -400,11 +400,14 @@ def _cost(c: dict[str, Any], _r: dict[str, Any]) -> list[str]:
     out = [
         "## 4. Cost",
         "",
-        "SQL statements counted with a SQLAlchemy `before_cursor_execute` listener (the "
-        "`pool_pre_ping` ping is not a cursor execute and is not counted: add one round trip "
-        "per request/task; nor are BEGIN and COMMIT).",
+        "SQL statements counted with a SQLAlchemy `before_cursor_execute` listener on every "
+        "engine (the session's and the status read's `reads`; the session's `pool_pre_ping` "
+        "ping is not a cursor execute and is not counted: add one round trip per request/task "
+        "outside the status read; nor are BEGIN and COMMIT, which the status read does not "
+        "send).",
         "",
-        f"- `GET …/status`: **{s['status_queries']:g} statements** per read (median of "
+        f"- `GET …/status`: **{s['status_queries']:g} statement"
+        f"{'' if s['status_queries'] == 1 else 's'}** per read (median of "
         f"{s['reads']}); `POST …/start`: **{s['start_queries']:g}**.",
         f"- Per step task, inside a worker (`bench/probe.py`, {st['runs']} FULL_POS runs): "
         f"**{st['queries_per_run']:g} statements per run** in total.",
