@@ -155,10 +155,18 @@ def load_query(schema: Schema) -> dict[str, Any]:
 
 def id_or_404(value: str, what: str) -> uuid.UUID:
     """A UUID from the URL; anything else names nothing: 404 "no such <what>"."""
+    found = id_or_none(value)
+    if found is None:
+        raise not_found(what)
+    return found
+
+
+def id_or_none(value: str) -> uuid.UUID | None:
+    """A UUID from the URL, or None for one that is no id (it names nothing)."""
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise not_found(what) from None
+        return None
 
 
 def not_found(what: str) -> ApiError:

@@ -50,7 +50,7 @@ def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
     """
     subject = access.bearer()
     wanted = request.if_none_match
-    params = {"user_id": subject.user_id, "tenant_id": _uuid_or_none(tenant_id)}
+    params = {"user_id": subject.user_id, "tenant_id": access.id_or_none(tenant_id)}
     row = access.admit(subject, _read(_HEAD if wanted else _HEAD_AND_DOC, **params))
     if row.tenant_id is None:
         raise access.not_found("workspace")
@@ -82,14 +82,6 @@ def _read(statement: Select[Any], **params: Any) -> Row[Any] | None:
 def _read_once(statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
     with db.engines[config.READS_BIND].connect() as conn:
         return conn.execute(statement, params).first()
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    """The workspace id of the URL; None for one that is no id (it names no workspace)."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _head(*columns: Any) -> Select[Any]:
