@@ -7,9 +7,10 @@ import itertools
 import json
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from bench.common import BIN, Proc, free_port, median, purge_queue
+from bench.common import BIN, ROOT, Proc, free_port, median, purge_queue
 from bench.context import Bench
 from bench.loadgen import Result, closed_loop, http_request, open_loop
 
@@ -25,24 +26,42 @@ def gunicorn_configs() -> list[tuple[int, int]]:
     return [tuple(int(n) for n in item.split("x")) for item in raw.split(",")]  # type: ignore[misc]
 
 
-def gunicorn_command(port: int, workers: int, threads: int) -> str:
+def gunicorn_command(
+    port: int, workers: int, threads: int, app: str = "wsgi:app", bin_dir: Path = BIN
+) -> str:
+    program = (bin_dir / "gunicorn").relative_to(ROOT)
     return (
         f"PORT={port} WEB_CONCURRENCY={workers} WEB_THREADS={threads} "
-        ".venv/bin/gunicorn --config gunicorn.conf.py wsgi:app"
+        f"{program} --config gunicorn.conf.py {app}"
     )
 
 
-def start_gunicorn(workers: int, threads: int) -> tuple[Proc, int]:
+def start_gunicorn(
+    workers: int,
+    threads: int,
+    *,
+    app: str = "wsgi:app",
+    env: dict[str, str] | None = None,
+    ready: str = "/api/v1/openapi.json",
+    cwd: Path = ROOT,
+    bin_dir: Path = BIN,
+    name: str | None = None,
+) -> tuple[Proc, int]:
+    """gunicorn with `gunicorn.conf.py` (of `cwd`) serving `app`, once `ready` answers."""
     port = free_port()
     env = {
-        **os.environ,
+        **(os.environ if env is None else env),
         "PORT": str(port),
         "WEB_CONCURRENCY": str(workers),
         "WEB_THREADS": str(threads),
     }
-    argv = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
-    proc = Proc(f"gunicorn-{workers}x{threads}", argv, env)
-    proc.wait_for_http(f"http://{HOST}:{port}/api/v1/openapi.json")
+    argv = [str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py", app]
+    proc = Proc(name or f"gunicorn-{workers}x{threads}", argv, env, cwd=cwd)
+    try:
+        proc.wait_for_http(f"http://{HOST}:{port}{ready}")
+    except RuntimeError:
+        proc.stop()
+        raise
     return proc, port
 
 

@@ -31,13 +31,12 @@ from typing import Any
 
 import requests
 
-from bench.api import HOST
+from bench.api import HOST, gunicorn_command, start_gunicorn
 from bench.common import (
     BIN,
     LOG_DIR,
     ROOT,
     Proc,
-    free_port,
     median,
     private_venv,
     purge_queue,
@@ -81,10 +80,11 @@ end
 class Server:
     """One gunicorn under test: how to reach it and what to ask it."""
 
-    def __init__(self, label: str, proc: Proc, command: str, token: str, paths: list[str]) -> None:
-        self.label, self.proc, self.command = label, proc, command
+    def __init__(  # noqa: PLR0917
+        self, label: str, proc: Proc, port: int, command: str, token: str, paths: list[str]
+    ) -> None:
+        self.label, self.proc, self.port, self.command = label, proc, port, command
         self.token, self.paths = token, paths
-        self.port = _port(command)
 
     def script(self, name: str, tags: list[str] | None = None) -> Path:
         path = LOG_DIR / f"wrk-{self.label}-{name}.lua"
@@ -125,7 +125,9 @@ def run(bench: Bench, *, repeats: int, seconds: float) -> dict[str, Any]:
                 tests.append((server, "304", server.script("304", server.etags())))
             if server.label == "floor":
                 paths = [p.replace("/floor/", "/ceiling/") for p in server.paths]
-                ceiling = Server("ceiling", server.proc, server.command, "unused", paths)
+                ceiling = Server(
+                    "ceiling", server.proc, server.port, server.command, "unused", paths
+                )
                 tests.append((ceiling, "304", ceiling.script("304")))
         for server, _name, script in tests:  # warm-up, not counted
             _wrk(server, script, 1.0)
@@ -204,26 +206,28 @@ def parse_wrk(text: str) -> dict[str, Any]:
     }
 
 
-def _gunicorn(
-    label: str, app: str, env: dict[str, str], cwd: Path = ROOT, bin_dir: Path = BIN
-) -> tuple[Proc, str]:
-    """gunicorn with the shipped settings, and the command that started it."""
-    port = free_port()
-    env = {**env, "PORT": str(port), "WEB_CONCURRENCY": "2", "WEB_THREADS": "8"}
-    argv = [str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py", app]
-    program = Path(argv[0]).relative_to(ROOT)
-    command = (
-        f"PORT={port} WEB_CONCURRENCY=2 WEB_THREADS=8 {program} --config gunicorn.conf.py {app}"
-    )
-    return Proc(f"status-{label}", argv, env, cwd=cwd), command
-
-
-def _port(command: str) -> int:
-    return int(command.split(maxsplit=1)[0].removeprefix("PORT="))
-
-
-def _up(proc: Proc, command: str, path: str) -> None:
-    proc.wait_for_http(f"http://{HOST}:{_port(command)}{path}")
+@contextmanager
+def _served(
+    label: str,
+    app: str,
+    env: dict[str, str],
+    token: str,
+    paths: list[str],
+    *,
+    ready: str = "/api/v1/openapi.json",
+    cwd: Path = ROOT,
+    bin_dir: Path = BIN,
+) -> Iterator[Server]:
+    """gunicorn with the shipped settings (2x8) serving `app`; stopped after."""
+    proc, port = start_gunicorn(2, 8, app=app, env=env, ready=ready, cwd=cwd, bin_dir=bin_dir,
+                                name=f"status-{label}")  # fmt: skip
+    command = gunicorn_command(port, 2, 8, app, bin_dir)
+    if cwd != ROOT:
+        command += f" (in {cwd.relative_to(ROOT)})"
+    try:
+        yield Server(label, proc, port, command, token, paths)
+    finally:
+        proc.stop()
 
 
 def _workspaces(bench: Bench, prefix: str) -> list[str]:
@@ -236,24 +240,17 @@ def _workspaces(bench: Bench, prefix: str) -> list[str]:
 
 @contextmanager
 def _now(bench: Bench) -> Iterator[Server]:
-    tenants = _workspaces(bench, "Status now")
-    proc, command = _gunicorn("now", "wsgi:app", dict(os.environ))
-    try:
-        _up(proc, command, "/api/v1/openapi.json")
-        yield Server("now", proc, command, bench.token, [f"{V1}/{t}/status" for t in tenants])
-    finally:
-        proc.stop()
+    paths = [f"{V1}/{t}/status" for t in _workspaces(bench, "Status now")]
+    with _served("now", "wsgi:app", dict(os.environ), bench.token, paths) as server:
+        yield server
 
 
 @contextmanager
 def _floor(bench: Bench) -> Iterator[Server]:
     paths = [f"/floor/{t}" for t in _workspaces(bench, "Status floor")]
-    proc, command = _gunicorn("floor", "bench.floor:app", dict(os.environ))
-    try:
-        _up(proc, command, paths[0])
-        yield Server("floor", proc, command, "unused", paths)
-    finally:
-        proc.stop()
+    with _served("floor", "bench.floor:app", dict(os.environ), "unused", paths,
+                 ready=paths[0]) as server:  # fmt: skip
+        yield server
 
 
 @contextmanager
@@ -268,14 +265,10 @@ def shipped() -> Iterator[Server]:
             raise RuntimeError(f"the baseline's setup failed:\n{setup.stderr[-3000:]}")
         state = json.loads(setup.stdout.strip().splitlines()[-1])
         env = {**own, **state["env"]}
-        proc, command = _gunicorn("shipped", "wsgi:app", env, cwd=tree, bin_dir=python.parent)
         paths = [f"{V1}/{t}/status" for t in state["tenants"]]
-        try:
-            _up(proc, command, "/api/v1/openapi.json")
-            where = f"{command} (in {tree.relative_to(ROOT)})"
-            yield Server("shipped", proc, where, state["token"], paths)
-        finally:
-            proc.stop()
+        with _served("shipped", "wsgi:app", env, state["token"], paths, cwd=tree,
+                     bin_dir=python.parent) as server:  # fmt: skip
+            yield server
 
 
 def _baseline_tree() -> Path:
