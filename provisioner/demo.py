@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,13 +29,30 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = ("demo@example.com", "demo-password")
 FLOWER_AUTH = "demo:demo"
+PORTS_FROM = 20000
 MARKS = {"completed": "✓", "failed": "✗", "skipped": "-", "not_reached": "·", "cancelled": "✗"}
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, below the kernel's ephemeral range: the demo picks its ports before
+    it starts the servers, and meanwhile the processes' own outgoing connections take
+    ephemeral ports (what port 0 hands out too), which would leave a server unable to bind."""
+    ports = range(PORTS_FROM, max(_ephemeral_low(), PORTS_FROM + 1000))
+    for port in random.sample(ports, 100):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {PORTS_FROM} and the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; elsewhere a guess
 
 
 class Services:
