@@ -62,7 +62,8 @@ bench: venv  ## benchmarks on a scratch database (local PostgreSQL and Redis), ~
 
 chaos: venv  ## reliability at full size (200 tenants per scenario, 100 fuzz cases per operation) → artifacts/chaos
 	CHAOS_TENANTS=$${CHAOS_TENANTS:-200} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} \
-	  CHAOS_ENGINE_OUTAGES=$${CHAOS_ENGINE_OUTAGES:-120,600} CHAOS_KILL_SECONDS=$${CHAOS_KILL_SECONDS:-120} \
+	  CHAOS_ENGINE_OUTAGES=$${CHAOS_ENGINE_OUTAGES:-120,600} CHAOS_KILL_SECONDS=$${CHAOS_KILL_SECONDS:-900} \
+	  CHAOS_BACKLOG=$${CHAOS_BACKLOG:-1000} \
 	  $(BIN)/pytest \
 	  tests/chaos tests/fuzz tests/integration/test_steering.py -p no:cacheprovider --timeout 3600 $(PYTEST_ARGS)
 

@@ -28,7 +28,10 @@ class WorkerPool:
         if self.proc is None or self.proc.poll() is not None:
             self.start(concurrency)
 
-    def start(self, concurrency: int = 2, pool: str = "prefork", prefetch: int = 1) -> None:
+    def start(
+        self, concurrency: int = 2, pool: str = "prefork", prefetch: int = 1, **env: str
+    ) -> None:
+        """A new worker; `env` overrides this session's settings for it alone."""
         if not self.started_once:
             # Runs started by API tests before any worker existed are not this worker's job.
             self.app.extensions["celery"].control.purge()
@@ -42,7 +45,7 @@ class WorkerPool:
              f"--concurrency={concurrency}", f"--pool={pool}", "--loglevel=INFO",
              f"--prefetch-multiplier={prefetch}", "--without-gossip", "--without-mingle"],
             cwd=ROOT,
-            env=dict(os.environ),
+            env={**os.environ, **env},
             stdout=self.log_path.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill -9 reaches every process

@@ -14,12 +14,15 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import func, select
 
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
 from provisioner.models.types import utcnow
+from provisioner.orchestration import watchdog
 from tests.chaos.conftest import (
+    DEADLINE,
     TENANTS,
     assert_engine_exact,
     hold,
@@ -33,8 +36,13 @@ from tests.integration.conftest import Api, make_user
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 # Seconds the engine is down in the outage scenario (`make chaos`: 120 and 600).
 ENGINE_OUTAGES = [float(s) for s in os.environ.get("CHAOS_ENGINE_OUTAGES", "15").split(",")]
-# Seconds of worker kills in the kill scenario (`make chaos`: 120).
+# Seconds of worker kills in the kill scenario at most (`make chaos`: 900), and the share of
+# runs still in flight at which they stop sooner: the time from the last kill to the end is
+# then the recovery of the runs the kills hit, not work that was still queued.
 KILL_SECONDS = float(os.environ.get("CHAOS_KILL_SECONDS", "20"))
+KILL_UNTIL_ACTIVE = float(os.environ.get("CHAOS_KILL_UNTIL_ACTIVE", "0.05"))
+# Runs started at once in the backlog scenario (`make chaos`: 1,000).
+BACKLOG = int(os.environ.get("CHAOS_BACKLOG", str(TENANTS * 5)))
 FAULT_KINDS = [
     {"kind": "error", "status": 503, "exc_type": "SessionStopped"},
     {"kind": "error", "status": 429, "exc_type": "TooManyRequestsError",
@@ -48,10 +56,10 @@ FAULT_KINDS = [
 
 
 def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, report):
-    """SIGKILLs every ~2 s for KILL_SECONDS (every other one, the first included, of the whole
-    worker, main process and pool, then a new one, as a supervisor would), beat's watchdog
-    sweeping meanwhile; then no more kills: every run ends by itself, none makes anything
-    twice."""
+    """SIGKILLs every ~2 s (every other one, the first included, of the whole worker, main
+    process and pool, then a new one, as a supervisor would), beat's watchdog sweeping
+    meanwhile, for KILL_SECONDS or until no more than KILL_UNTIL_ACTIVE of the runs are in
+    flight; then no more kills: every run ends by itself, none makes anything twice."""
     worker.restart(concurrency=3)
     sim.add_fault(kind="latency", seconds=0.05, path="^/api/")  # a real engine is not instant
     rng = random.Random(7)
@@ -59,15 +67,20 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, r
     run_ids = [start(t, include_demo_data=True) for t in tenants]
     kills = Counter()
     last_kill = [time.monotonic() - 1]
-    kills_end = time.monotonic() + KILL_SECONDS
+    kills_end = [time.monotonic() + KILL_SECONDS]
+    in_flight_at_last_kill = [TENANTS]
     sweep = sweeping(app_ctx.config["CELERY"]["beat_schedule"]["watchdog"]["schedule"])
 
     def chaos() -> None:
         sweep()
         now = time.monotonic()
-        if now - last_kill[0] < 2 or now > kills_end:
+        if now - last_kill[0] < 2 or now > kills_end[0]:
             return
-        last_kill[0] = now
+        in_flight = _in_flight(run_ids)
+        if in_flight <= TENANTS * KILL_UNTIL_ACTIVE:
+            kills_end[0] = now  # no more kills
+            return
+        last_kill[0], in_flight_at_last_kill[0] = now, in_flight
         children = worker.child_pids()
         if children and sum(kills.values()) % 2:  # every other kill, the first one not
             os.kill(rng.choice(children), signal.SIGKILL)  # one pool process
@@ -77,7 +90,7 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, r
             worker.start(concurrency=3)
             kills["worker"] += 1
 
-    found = wait_all_final(run_ids, tick=chaos)
+    found = wait_all_final(run_ids, timeout=DEADLINE + KILL_SECONDS, tick=chaos)
     final_after_last_kill = time.monotonic() - last_kill[0]
 
     assert kills["worker"] > 0
@@ -88,9 +101,71 @@ def test_worker_kills_lose_and_duplicate_nothing(app_ctx, worker, sim, engine, r
         runs=Counter(r.status for r in found),
         kills=kills,
         kill_seconds=KILL_SECONDS,
+        in_flight_at_last_kill=in_flight_at_last_kill[0],
         all_final_after_last_kill_s=round(final_after_last_kill, 1),
         watchdog_requeues=Counter(e.data["reason"] for e in requeued),
     )
+
+
+def _in_flight(run_ids: list) -> int:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(func.count()).where(Run.id.in_(run_ids), Run.status.in_(ACTIVE_RUN_STATUSES))
+    )
+
+
+def test_a_backlog_does_not_starve_the_watchdog(app_ctx, worker, sim, engine, report):
+    """BACKLOG runs started at once, the watchdog's beat entry sent every interval as beat
+    sends it: every sweep runs, none waits behind the backlog of steps (the first one ran
+    while most runs were still queued), and the runs complete."""
+    worker.restart(concurrency=3)
+    celery = app_ctx.extensions["celery"]
+    entry = celery.conf.beat_schedule["watchdog"]
+    interval = float(entry["schedule"])
+    tenants = [new_tenant() for _ in range(BACKLOG)]
+    run_ids = [start(t) for t in tenants]
+    sent: list[float] = []  # when each sweep was sent
+    done: list[tuple[float, int]] = []  # when each one had run (or skipped), runs in flight then
+    seen = [_sweeps_processed()]
+
+    def note_done() -> None:
+        processed = _sweeps_processed()
+        if processed > seen[0]:
+            at, in_flight = time.monotonic(), _in_flight(run_ids)
+            done.extend((at, in_flight) for _ in range(processed - seen[0]))
+            seen[0] = processed
+
+    def beat() -> None:
+        if not sent or time.monotonic() - sent[-1] >= interval:
+            celery.send_task(entry["task"], **entry.get("options", {}))
+            sent.append(time.monotonic())
+        note_done()
+
+    found = wait_all_final(run_ids, timeout=DEADLINE + BACKLOG, tick=beat)
+    ends = time.monotonic() + interval * 2  # the last ones sent may still be on their way
+    while len(done) < len(sent) and time.monotonic() < ends:
+        time.sleep(0.5)
+        note_done()
+
+    assert [r.status for r in found] == [RunStatus.COMPLETED] * BACKLOG
+    assert len(done) == len(sent)  # none expired, none lost
+    assert done[0][1] > BACKLOG / 2  # the first ran while most of the backlog still waited
+    assert_engine_exact(engine, [t.name for t in tenants])
+    waits = sorted(d - s for (d, _), s in zip(done, sent, strict=True))
+    report(
+        runs=Counter(r.status for r in found),
+        interval_s=interval,
+        sweeps_sent=len(sent),
+        sweeps_done=len(done),
+        sweep_wait_median_s=round(waits[len(waits) // 2], 1),
+        sweep_wait_max_s=round(waits[-1], 1),
+        runs_in_flight_at_each_sweep=[n for _, n in done],
+    )
+
+
+def _sweeps_processed() -> int:
+    """Sweeps that ran or skipped so far (what each records in Redis: `watchdog.last_sweep`)."""
+    return sum((watchdog.last_sweep() or {"sweeps": {}})["sweeps"].values())
 
 
 def test_ten_percent_engine_faults_of_every_kind(app_ctx, worker, sim, engine, report):

@@ -205,13 +205,17 @@ def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(
 
 def test_a_whole_worker_killed_with_reserved_steps_costs_seconds(quiet, worker_pool, sim, engine):
     # One process, four messages reserved: while the engine holds one run's company for a
-    # while, the other runs' next steps wait in the worker's hands, not in the queue.
+    # while (20 s, within this worker's read timeout), the other runs' next steps wait in the
+    # worker's hands, not in the queue. The runs start before the worker does, so that it
+    # takes their first steps together and their companies queue behind the held one
+    # however slow the machine is.
+    worker_pool.ensure_running()  # (a pool's first start purges the queues: not after ours)
     worker_pool.stop_all()
-    worker_pool.start(concurrency=1, prefetch=4)
     sim.add_fault(kind="latency", seconds=20, method="POST", path="^/api/resource/Company$",
                   count=1)  # fmt: skip
     tenants = [new_tenant() for _ in range(3)]
     run_ids = [start(t) for t in tenants]
+    worker_pool.start(concurrency=1, prefetch=4, ENGINE_READ_TIMEOUT="30")
 
     def reserved() -> list | None:
         db.session.expire_all()
