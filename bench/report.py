@@ -256,14 +256,17 @@ def _status(st: dict[str, Any], _r: dict[str, Any]) -> list[str]:
     out = [
         "## 1b. `GET …/status`: the shipped code, this code and a bare floor (issue 12)",
         "",
-        f"`bench/status.py`. Three gunicorn servers with the shipped settings (2 workers x 8 "
+        f"`bench/status.py`. Four gunicorn servers with the shipped settings (2 workers x 8 "
         f"threads, gthread, access log on), loaded in turn by `wrk -t2 -c{st['connections']}` "
         f"for {st['seconds']:g} s, {st['repeats']} repeats interleaved (medians), each request "
         f"cycling over {st['workspaces']} workspaces with a run, the admin's token. *shipped*: "
         f"the code of `{st['baseline_ref']}` (the end of stage 1) in a tree and venv of its own "
         "(`git archive`, its own `requirements.txt`), on its own scratch database filled by its "
-        "own `bench/context.py`. *floor*: `bench/floor.py`, a bare Flask + Flask-SQLAlchemy app "
-        "reading a run and its nine steps in two indexed queries, no authentication. *ceiling*: "
+        "own `bench/context.py`. *now*: this checkout, its 304s from the web process's memory "
+        "once a read confirmed them (`api/not_modified.py`); *now-db*: the same with "
+        "`STATUS_MEMORY_SECONDS=0`, each 304 read from PostgreSQL. *floor*: `bench/floor.py`, "
+        "a bare Flask + Flask-SQLAlchemy app reading a run and its nine steps in two indexed "
+        "queries, no authentication. *ceiling*: "
         "the same bare app answering 304 with no database and no token (what gunicorn and Flask "
         "cost alone). CPU per request: user + system time of the server's processes (master "
         "and workers) over the measurement / requests answered; PostgreSQL's time is not in it.",
@@ -275,7 +278,8 @@ def _status(st: dict[str, Any], _r: dict[str, Any]) -> list[str]:
     names = {
         "shipped 200": "shipped code: 200",
         "now 200": "**this code: 200**",
-        "now 304": "**this code: 304** (`If-None-Match` with the current ETag)",
+        "now 304": "**this code: 304** (`If-None-Match` with the current ETag; from memory)",
+        "now-db 304": "this code, STATUS_MEMORY_SECONDS=0: 304 (each one reads PostgreSQL)",
         "floor 200": "floor: two queries, 200",
         "ceiling 304": "ceiling: Flask alone, 304, no database",
     }

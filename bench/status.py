@@ -1,12 +1,14 @@
 """Part: `GET …/status` of issue 12 — the shipped code, this code and a bare floor, side by side.
 
-Three gunicorn servers, each with the shipped settings (`gunicorn.conf.py`: 2 workers x 8
+Four gunicorn servers, each with the shipped settings (`gunicorn.conf.py`: 2 workers x 8
 threads, gthread, access log on), started together and loaded in turn, interleaved:
 
 - **shipped**: the code of `BENCH_BASELINE_REF` (default: the end of stage 1), unpacked by
   `git archive` into `artifacts/bench/baseline/<sha>`, with a venv of its own
   `requirements.txt` and its own scratch database, filled by its own `bench/context.py`;
-- **now**: this checkout, on the run's scratch database;
+- **now**: this checkout, on the run's scratch database, its 304s from memory after the
+  first read (`api/not_modified.py`, STATUS_MEMORY_SECONDS 5 s, the default);
+- **now-db**: the same with STATUS_MEMORY_SECONDS=0: every 304 reads PostgreSQL;
 - **floor**: `bench/floor.py`, a bare Flask + Flask-SQLAlchemy app reading a run and its nine
   steps in two indexed queries (no authentication, no hooks).
 
@@ -49,6 +51,7 @@ CONNECTIONS = 50
 WORKSPACES = 50
 V1 = "/api/v1/provisioning/tenants"
 RATE_GOAL, NOT_MODIFIED_GOAL = 1000.0, 5000.0
+MEMORY_OFF = "now-db"  # this code with STATUS_MEMORY_SECONDS=0: every 304 reads PostgreSQL
 
 # Run by the baseline's own interpreter in its own tree: its workspaces, runs and token.
 _BASELINE_SETUP = """
@@ -116,12 +119,14 @@ def run(bench: Bench, *, repeats: int, seconds: float) -> dict[str, Any]:
         servers = [
             stack.enter_context(shipped()),
             stack.enter_context(_now(bench)),
+            stack.enter_context(_now(bench, MEMORY_OFF, STATUS_MEMORY_SECONDS="0")),
             stack.enter_context(_floor(bench)),
         ]
         tests: list[tuple[Server, str, Path]] = []
         for server in servers:
-            tests.append((server, "200", server.script("200")))
-            if server.label == "now":
+            if server.label != MEMORY_OFF:
+                tests.append((server, "200", server.script("200")))
+            if server.label in ("now", MEMORY_OFF):
                 tests.append((server, "304", server.script("304", server.etags())))
             if server.label == "floor":
                 paths = [p.replace("/floor/", "/ceiling/") for p in server.paths]
@@ -239,9 +244,10 @@ def _workspaces(bench: Bench, prefix: str) -> list[str]:
 
 
 @contextmanager
-def _now(bench: Bench) -> Iterator[Server]:
-    paths = [f"{V1}/{t}/status" for t in _workspaces(bench, "Status now")]
-    with _served("now", "wsgi:app", dict(os.environ), bench.token, paths) as server:
+def _now(bench: Bench, label: str = "now", **settings: str) -> Iterator[Server]:
+    paths = [f"{V1}/{t}/status" for t in _workspaces(bench, f"Status {label}")]
+    env = {**os.environ, **settings}
+    with _served(label, "wsgi:app", env, bench.token, paths) as server:
         yield server
 
 

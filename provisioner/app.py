@@ -37,12 +37,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _sqlite_pragmas(app)
 
     from provisioner import api, cli, web
-    from provisioner.api import status
-    from provisioner.live import announce
+    from provisioner.api import not_modified, status
+    from provisioner.live import announce, feed
     from provisioner.orchestration import verifications
     from provisioner.webhooks import deliveries
 
     api.register(app)
+    not_modified.install(app, feed.Feed)  # status polls answered from memory, in front
     cli.register(app)
     web.register(app)
     celery_init_app(app)

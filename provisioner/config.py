@@ -171,6 +171,10 @@ def _live_settings(env: Mapping[str, str], broker: str) -> dict[str, Any]:
         "LIVE_REQUEST_TIMEOUT": _float(env, "LIVE_REQUEST_TIMEOUT", 10.0),
         # Longest wait between two attempts to resubscribe after Redis went away (s).
         "LIVE_REDIS_BACKOFF_MAX": _float(env, "LIVE_REDIS_BACKOFF_MAX", 5.0),
+        # A status poll whose ETag and access the database confirmed within this many
+        # seconds is answered 304 from the web process's memory, kept true by its Redis
+        # subscription (`api.not_modified`); 0: every poll reads the database.
+        "STATUS_MEMORY_SECONDS": _float(env, "STATUS_MEMORY_SECONDS", 5.0),
     }
 
 

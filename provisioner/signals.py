@@ -55,3 +55,6 @@ class Changes:
 
 changes_committing = _signals.signal("changes-committing")
 changes_committed = _signals.signal("changes-committed")
+# Sent after a commit that took access away (a user disabled or given a new password, a
+# member removed); listeners forget what they remembered of it (`live.announce`).
+access_revoked = _signals.signal("access-revoked")

@@ -23,6 +23,9 @@ TEST_ENV = {
     "CELERY_RESULT_BACKEND": f"{services.REDIS_URL}/1",
     # Live page updates always use Redis pub/sub, whichever broker (make test-rabbitmq).
     "REDIS_URL": f"{services.REDIS_URL}/0",
+    # Status polls read the database, but in the memory's own tests (test_status_memory.py):
+    # other tests take access away by changing rows, not through the CLI or API that tell.
+    "STATUS_MEMORY_SECONDS": "0",
     "CELERY_DEFAULT_QUEUE": QUEUE,
     "WATCHDOG_QUEUE": f"{QUEUE}-watchdog",
     # A whole worker killed: what it held is requeued once its liveness key is 3 s old.

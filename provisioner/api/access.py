@@ -59,13 +59,18 @@ H = TypeVar("H", bound=Holder)
 
 def bearer() -> tokens.Subject:
     """Whom the request's bearer token names (401 without a valid, unexpired one)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("a bearer token is required")
     try:
-        return tokens.subject(token.strip())
+        return tokens.subject(bearer_token())
     except tokens.InvalidToken:
         raise _unauthorized("the token is invalid or has expired") from None
+
+
+def bearer_token() -> str:
+    """The request's bearer token as sent (401 without one)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("a bearer token is required")
+    return token.strip()
 
 
 def admit(subject: tokens.Subject, user: H | None) -> H:

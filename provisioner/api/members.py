@@ -13,6 +13,7 @@ import uuid
 from flask import Blueprint, g
 from sqlalchemy import func, select
 
+from provisioner import signals
 from provisioner.api.access import (
     PLATFORM_ADMIN,
     Need,
@@ -100,6 +101,7 @@ def remove(tenant_id: str, user_id: str):
     db.session.delete(membership)
     audit.record(tenant, actor(), "member.remove", membership.user_id, email=email)
     db.session.commit()
+    signals.access_revoked.send()
     return "", 204
 
 

@@ -6,9 +6,10 @@ transaction, so status reads and live streams serve it without building it per r
 
 `conditional_answer` serves it: a strong `ETag` from the run's `version` (the tenant's
 live-state counter, which every change of the run advances), `304 Not Modified` for an
-`If-None-Match` that holds it, without reading the document at all. A run from before
-migration 0005 has no snapshot yet: it is built once, answered and kept, unless a change
-wrote a newer one meanwhile.
+`If-None-Match` that holds it, without reading the document at all. What it read is kept
+in the process's memory (`not_modified`), which answers the next such polls by itself. A
+run from before migration 0005 has no snapshot yet: it is built once, answered and kept,
+unless a change wrote a newer one meanwhile.
 """
 
 from __future__ import annotations
@@ -16,18 +17,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
+from werkzeug.http import quote_etag
 
 from provisioner import config, signals
 from provisioner.api import access
+from provisioner.api.not_modified import MEMORY, Memory
 from provisioner.extensions import db
 from provisioner.models import Membership, Run, Tenant, User
 from provisioner.schemas import dialects
 from provisioner.schemas.dialects import Dialect
 from provisioner.schemas.run import status_document
+from provisioner.security import tokens
 from provisioner.signals import Changes
 
 
@@ -50,6 +54,8 @@ def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
     """
     subject = access.bearer()
     wanted = request.if_none_match
+    memory: Memory | None = current_app.extensions.get(MEMORY)
+    mark = memory.mark() if memory else 0  # before reading: see `Memory.confirm`
     params = {"user_id": subject.user_id, "tenant_id": access.id_or_none(tenant_id)}
     row = access.admit(subject, _read(_HEAD if wanted else _HEAD_AND_DOC, **params))
     if row.tenant_id is None:
@@ -57,6 +63,10 @@ def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
     g.role = access.role_on(row.is_admin, row.role, access.Need.READ)
     if row.run_id is None:
         return None
+    if memory:
+        token = access.bearer_token()
+        quoted = quote_etag(_tag(row.version))
+        memory.confirm(mark, token, str(row.tenant_id), quoted, tokens.expires_at(token))
     if wanted:
         if wanted.contains(_tag(row.version)):  # strong comparison: a weak tag never matches
             return _tagged(Response(status=304), row.version)

@@ -10,6 +10,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from provisioner import signals
 from provisioner.errors import Conflict
 from provisioner.extensions import db
 from provisioner.models import User
@@ -54,6 +55,7 @@ def disable(email: str) -> None:
         user.disabled_at = utcnow()
     user.revoke_tokens()
     db.session.commit()
+    signals.access_revoked.send()
     click.echo(f"disabled {user.email}; their tokens no longer work")
 
 
@@ -77,6 +79,7 @@ def set_password(email: str, password: str) -> None:
     user = _user(email)
     user.set_password(password)
     db.session.commit()
+    signals.access_revoked.send()
     click.echo(f"password of {user.email} set; their earlier tokens no longer work")
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 from flask import current_app
 
 from provisioner import signals
-from provisioner.live.protocol import State
+from provisioner.live.protocol import ACCESS_CHANNEL, State
 from provisioner.live.publisher import publish_status, store
 from provisioner.signals import Changes, LiveState
 
@@ -31,6 +32,7 @@ _muted_until: dict[str, float] = {}
 
 def connect() -> None:
     signals.changes_committed.connect(_announce)
+    signals.access_revoked.connect(access_changed)
 
 
 def publish(client: redis.Redis, state: LiveState) -> None:
@@ -42,16 +44,29 @@ def publish(client: redis.Redis, state: LiveState) -> None:
         store(client, state.tenant_id, None, idle)
 
 
+def access_changed(_sender: object = None) -> None:
+    """After a commit that took access away: web processes forget the grants they remember
+    (`api.not_modified`; without this they would within STATUS_MEMORY_SECONDS)."""
+    _best_effort(lambda client: client.publish(ACCESS_CHANNEL, b""), "access change")
+
+
 def _announce(changes: Changes) -> None:
+    def publish_all(client: redis.Redis) -> None:
+        for state in changes.states:
+            publish(client, state)
+
+    _best_effort(publish_all, "live updates")
+
+
+def _best_effort(work: Callable[[redis.Redis], object], what: str) -> None:
     client, url = _client()
     if client is None:
         return
     try:
-        for state in changes.states:
-            publish(client, state)
+        work(client)
     except redis.RedisError as exc:
         _muted_until[url] = time.monotonic() + _MUTE_SECONDS
-        log.warning("live updates not published (%s); pages fall back to polling", exc)
+        log.warning("%s not published (%s); pages fall back to polling", what, exc)
 
 
 def _client() -> tuple[redis.Redis | None, str]:

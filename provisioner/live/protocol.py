@@ -28,6 +28,9 @@ from typing import Any
 STATE_PREFIX = "provisioner:live:state:"
 CHANNEL_PREFIX = "provisioner:live:frame:"
 CHANNEL_PATTERN = CHANNEL_PREFIX + "*"
+# Announced after a commit that takes access away (a user disabled or given a new password,
+# a member removed): processes that remember grants (`api.not_modified`) forget them.
+ACCESS_CHANNEL = "provisioner:live:access"
 STATE_TTL_SECONDS = 24 * 3600
 IDLE_MESSAGE = "not provisioned yet"
 

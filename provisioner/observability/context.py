@@ -6,6 +6,7 @@ handling a request or running a task carries them without passing them by hand.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +14,18 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 CORRELATION_HEADER = "X-Correlation-ID"
+_SUPPLIED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _fields: ContextVar[dict[str, Any]] = ContextVar("provisioner_log_fields", default={})  # noqa: B039
 
 
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
+
+
+def correlation_id_from(supplied: str) -> str:
+    """The caller's `X-Correlation-ID` if it is a sane one, else a new id."""
+    return supplied if _SUPPLIED.fullmatch(supplied) else new_correlation_id()
 
 
 def current() -> dict[str, Any]:

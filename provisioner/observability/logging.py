@@ -18,7 +18,6 @@ named like credentials are replaced, and credential-shaped text (`token key:secr
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import MutableMapping
 from contextlib import suppress
@@ -33,7 +32,6 @@ from provisioner.observability import context
 from provisioner.security import scrub
 
 HANDLER_NAME = "provisioner-json"
-_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
 
 log = logging.getLogger(__name__)
@@ -102,8 +100,7 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 
 def _begin_request() -> None:
     supplied = request.headers.get(context.CORRELATION_HEADER, "")
-    valid = _CORRELATION_ID.fullmatch(supplied)
-    correlation_id = supplied if valid else context.new_correlation_id()
+    correlation_id = context.correlation_id_from(supplied)
     g.log_token = context.bind(correlation_id=correlation_id)
     g.log_started = time.perf_counter()
 

@@ -45,6 +45,11 @@ def subject(token: str) -> Subject:
     return found
 
 
+def expires_at(token: str) -> float:
+    """When a token that `subject` accepted expires (Unix time)."""
+    return _verified(token, current_app.config["SECRET_KEY"])[1]
+
+
 @lru_cache(maxsize=4096)
 def _verified(token: str, secret: str) -> tuple[Subject, float]:
     """The subject and expiry of a token whose signature and claims checked out, kept per
