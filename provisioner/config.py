@@ -95,6 +95,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # and nothing happening for LOST_AFTER s lost its message; a retry more than
         # RETRY_GRACE s late lost its worker. Requeued at most MAX_REQUEUES times, then failed.
         "WATCHDOG_LOST_AFTER": _float(env, "WATCHDOG_LOST_AFTER", 300.0),
+        # ... or this long, when worker liveness shows that no worker holds the message
+        # (a worker died between a step's commit and the publish of the next step).
+        "WATCHDOG_ORPHAN_AFTER": _float(env, "WATCHDOG_ORPHAN_AFTER", 30.0),
         "WATCHDOG_RETRY_GRACE": _float(env, "WATCHDOG_RETRY_GRACE", 60.0),
         "WATCHDOG_MAX_REQUEUES": _int(env, "WATCHDOG_MAX_REQUEUES", 3),
         # A sweep holds a Redis lock this long at most (a second sweep meanwhile skips), and

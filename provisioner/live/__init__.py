@@ -5,4 +5,6 @@
 - `python -m provisioner.live`: the process that serves `GET …/tenants/<id>/events`
   (`server`), fed by one Redis subscription (`hub`), tickets checked by `auth`, frames built
   by `frames`, the one SQL read in `state`. Wire format and Redis names: `protocol`.
+- `feed.Feed`: the web process's own subscription to the same channels, which keeps its
+  status memory true (`api.not_modified`).
 """

@@ -3,7 +3,9 @@
 Connected by the app factory to `signals.changes_committed`, in every process that changes
 runs (API, workers, CLI): each changed tenant's new state (`changes.states`: its version and
 status document, or idle) is stored and announced through `publisher.store`, once, for all
-viewers in every live process. Live updates are best effort: without Redis nothing is
+viewers in every live process; and each commit that took access away
+(`signals.access_revoked`) is announced on `protocol.ACCESS_CHANNEL`, for the web processes'
+status memory (`live.feed`). Live updates are best effort: without Redis nothing is
 published and the pages poll. A failed publish mutes publishing for a few seconds, so an
 outage costs a transition one connect timeout at most, not one per transition.
 """

@@ -39,6 +39,9 @@ class Dead:
 
     held: dict[str, set[str]] = field(default_factory=dict)
     task_ids: frozenset[str] = frozenset()
+    # The task ids the live workers hold; None when that is not known (no Redis, or it
+    # could not be read): then no message may be judged held by nobody.
+    live: frozenset[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.held)
@@ -132,7 +135,8 @@ def dead() -> Dead:
         else:
             held[worker] = members
     ids = {m.rpartition(":")[0] for members in held.values() for m in members}
-    return Dead(held, frozenset(ids - {m.rpartition(":")[0] for m in live}))
+    live_ids = frozenset(m.rpartition(":")[0] for m in live)
+    return Dead(held, frozenset(ids - live_ids), live_ids)
 
 
 def forget(found: Dead) -> None:

@@ -8,12 +8,16 @@ A run gets stuck in one of four ways (the beat task looks every WATCHDOG_INTERVA
 - stale: a step is `running` but its heartbeat has been silent for STALE_AFTER s (or its
   process is dead on this host): the worker vanished, and Redis would hand its message to
   another worker only after the visibility timeout (an hour);
-- lost: nothing runs or waits to retry, a step is `pending`, nothing happened for
-  WATCHDOG_LOST_AFTER s and the queue is empty: the broker lost the chain's message;
+- orphaned: nothing runs or waits to retry, a step is `pending`, no worker (live or dead)
+  holds its message, the queue is empty and nothing happened for WATCHDOG_ORPHAN_AFTER s:
+  the message was never sent (a worker died between a step's commit and the next step's
+  publish) or was lost on its way;
+- lost: the same when who holds what is not known (no worker liveness in Redis), after
+  WATCHDOG_LOST_AFTER s;
 - overdue: a step is `retrying`, its next attempt is WATCHDOG_RETRY_GRACE s late and the
   queue is empty: the worker holding the retry vanished.
 
-The queue must be empty for the last two because a backlog delays messages without losing
+The queue must be empty for the last three because a backlog delays messages without losing
 them; so must it for a stale step the watchdog has already requeued (its new message may
 be waiting behind the backlog). A stuck step is requeued: it and the pending steps after
 it get new task ids and a new chain, so an old message that turns up later (Redis after
@@ -80,13 +84,14 @@ PROGRESS = (*ACTIVATIONS, "step_completed", "manual_rerun")
 
 class Reason(StrEnum):
     STALE = "stale_heartbeat"
+    ORPHANED = "orphaned_message"
     LOST = "lost_message"
     OVERDUE = "overdue_retry"
     DEAD = "dead_worker"
 
 
 # A backlog delays messages without losing them: these wait for an empty queue.
-QUEUE_MUST_BE_EMPTY = (Reason.LOST, Reason.OVERDUE)
+QUEUE_MUST_BE_EMPTY = (Reason.ORPHANED, Reason.LOST, Reason.OVERDUE)
 
 
 @dataclass
@@ -131,14 +136,14 @@ def sweep(now: datetime | None = None) -> Report:
     stuck = [
         (run.id, found[0].name, found[1])
         for run in _active_runs()
-        if (found := diagnose(run, now, dead.task_ids)) is not None
+        if (found := diagnose(run, now, dead.task_ids, dead.live)) is not None
     ]
     changes.rollback()
     backlog = cache(lambda: queue.depth() != 0)  # asked once per sweep; None (down) counts
     for run_id, step_name, reason in stuck:
         if reason in QUEUE_MUST_BE_EMPTY and backlog():
             continue
-        action = _recover(run_id, step_name, reason, now, backlog=backlog, dead=dead.task_ids)
+        action = _recover(run_id, step_name, reason, now, backlog=backlog, dead=dead)
         if action == REQUEUED:
             report.requeued[reason] += 1
         elif action == FAILED:
@@ -157,10 +162,13 @@ def sweep(now: datetime | None = None) -> Report:
 
 
 def diagnose(
-    run: Run, now: datetime, dead: frozenset[str] = frozenset()
+    run: Run,
+    now: datetime,
+    dead: frozenset[str] = frozenset(),
+    live: frozenset[str] | None = None,
 ) -> tuple[RunStep, Reason] | None:
     """The step that holds the run up and why, if the run is stuck; `dead`: the task ids
-    that dead workers held."""
+    that dead workers held, `live`: those live workers hold (None: not known)."""
     cfg = current_app.config
     waiting = None  # the step whose message the run waits for: retrying, else first pending
     for step in run.steps:
@@ -181,11 +189,22 @@ def diagnose(
         due = waiting.next_attempt_at or now
         late = now - due > timedelta(seconds=cfg["WATCHDOG_RETRY_GRACE"])
         return (waiting, Reason.OVERDUE) if late else None
+    held = None if live is None else waiting.task_id in live
+    reason = _silent_too_long(run, now, held)
+    return (waiting, reason) if reason else None
+
+
+def _silent_too_long(run: Run, now: datetime, held: bool | None) -> Reason | None:
+    """Why a run waiting on a message has lost it, by how long nothing happened: sooner
+    when no worker holds the message (`held` False), later when that is not known (None)."""
     moments = [run.created_at, run.queued_at]
     moments += [t for s in run.steps for t in (s.started_at, s.finished_at)]
-    last = max(t for t in moments if t is not None)
-    lost = now - last > timedelta(seconds=cfg["WATCHDOG_LOST_AFTER"])
-    return (waiting, Reason.LOST) if lost else None
+    idle = (now - max(t for t in moments if t is not None)).total_seconds()
+    lost_after = current_app.config["WATCHDOG_LOST_AFTER"]
+    if held is False:
+        orphan_after = min(current_app.config["WATCHDOG_ORPHAN_AFTER"], lost_after)
+        return Reason.ORPHANED if idle > orphan_after else None
+    return Reason.LOST if idle > lost_after else None
 
 
 def long_running(now: datetime) -> list[uuid.UUID]:
@@ -223,11 +242,12 @@ def _recover(
     now: datetime,
     *,
     backlog: Callable[[], bool],
-    dead: frozenset[str],
+    dead: liveness.Dead,
 ) -> str | None:
     """Requeue or fail the stuck step, if the run is still stuck at it under the run's lock."""
     run = lock_run(run_id)
-    found = diagnose(run, now, dead) if run and run.status in ACTIVE_RUN_STATUSES else None
+    active = run is not None and run.status in ACTIVE_RUN_STATUSES
+    found = diagnose(run, now, dead.task_ids, dead.live) if run and active else None
     if run is None or found is None or found[0].name != step_name:
         changes.rollback()  # it moved meanwhile
         return None
@@ -265,6 +285,11 @@ def _why(reason: Reason) -> str:
         return (
             "the worker holding its message died (no sign of life for "
             f"{cfg['WORKER_LIVENESS_TTL']:.0f} s)"
+        )
+    if reason == Reason.ORPHANED:
+        return (
+            f"nothing happened for {cfg['WATCHDOG_ORPHAN_AFTER']:.0f} s, no worker holds it "
+            "and the queue is empty: its message was lost"
         )
     return f"nothing happened for {cfg['WATCHDOG_LOST_AFTER']:.0f} s: its message was lost"
 

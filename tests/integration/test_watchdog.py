@@ -135,7 +135,7 @@ def test_a_lost_chain_is_requeued_by_the_beat_task_on_a_worker(
     db.session.commit()
     assert metric(client, "provisioner_long_running_runs") == 1
     assert metric(client, "provisioner_oldest_pending_run_age_seconds") > cfg["LONG_RUN_AFTER"]
-    requeues = metric(client, "provisioner_watchdog_actions_total", reason="lost_message")
+    requeues = metric(client, "provisioner_watchdog_actions_total", reason="orphaned_message")
 
     worker_pool.ensure_running()
     quiet.extensions["celery"].send_task(TASK)
@@ -143,10 +143,10 @@ def test_a_lost_chain_is_requeued_by_the_beat_task_on_a_worker(
 
     assert run.status == RunStatus.COMPLETED, [(s.name, s.status, s.error) for s in run.steps]
     [requeue] = events_of(run_id, kind="watchdog_requeued")
-    assert (requeue.step, requeue.data) == ("check_engine", {"reason": "lost_message"})
+    assert (requeue.step, requeue.data) == ("check_engine", {"reason": "orphaned_message"})
     assert_exactly_one_of_each(engine, tenant.name)
     assert metric(client, "provisioner_long_running_runs") == 0
-    assert metric(client, "provisioner_watchdog_actions_total", reason="lost_message") == (
+    assert metric(client, "provisioner_watchdog_actions_total", reason="orphaned_message") == (
         requeues + 1
     )
 
@@ -176,8 +176,9 @@ def test_a_retry_lost_with_its_worker_is_requeued(
 
 
 def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(
-    quiet, worker_pool, lose_messages
+    quiet, worker_pool, lose_messages, without_liveness
 ):
+    # Without worker liveness, only time tells that a message was lost (WATCHDOG_LOST_AFTER).
     limit, lost_after = quiet.config["WATCHDOG_MAX_REQUEUES"], quiet.config["WATCHDOG_LOST_AFTER"]
     worker_pool.stop_all()
     run_id = start(new_tenant())
@@ -201,6 +202,28 @@ def test_a_run_that_keeps_losing_its_message_is_failed_with_the_reason(
     assert "its message was lost" in run.step("check_engine").note
     assert len(events_of(run_id, kind="watchdog_requeued")) == limit
     assert events_of(run_id)[-1].kind == "run_failed"
+
+
+def test_a_message_that_no_worker_holds_is_requeued_after_seconds(
+    quiet, worker_pool, lose_messages, monkeypatch
+):
+    # A worker died after a step's commit, before it sent the next step: nothing is queued,
+    # no worker holds the message. Worker liveness tells, so it costs WATCHDOG_ORPHAN_AFTER.
+    orphan_after = quiet.config["WATCHDOG_ORPHAN_AFTER"]
+    worker_pool.stop_all()
+    run_id = start(new_tenant())
+    assert lose_messages() == 1
+    assert watchdog.sweep(after(orphan_after - 5)).requeued == {}
+
+    assert watchdog.sweep(after(orphan_after + 1)).requeued == {"orphaned_message": 1}
+    [requeue] = events_of(run_id, kind="watchdog_requeued")
+    assert "no worker holds it and the queue is empty" in requeue.message
+    # A message a live worker holds (reserved, or a retry it keeps) is not judged lost so soon.
+    lose_messages()
+    db.session.expire_all()
+    task_id = db.session.get(Run, run_id).step("check_engine").task_id
+    monkeypatch.setattr(liveness, "dead", lambda: liveness.Dead(live=frozenset({task_id})))
+    assert watchdog.sweep(after(2 * (orphan_after + 1))).requeued == {}
 
 
 def test_a_whole_worker_killed_with_reserved_steps_costs_seconds(quiet, worker_pool, sim, engine):
