@@ -13,21 +13,25 @@ COMMAND = "make bench  (= .venv/bin/python -m bench.run)"
 FINDINGS = """
 ## Findings of issue 12 (2026-12-04 runs, written by hand)
 
-- **Status reads.** The shipped code answered `GET …/status` at 387 req/s for 3.9 ms of
-  server CPU per request (section 1b); this code at 1,339 req/s for 0.93 ms (a 304: 1,403
-  req/s, 0.83 ms), beside 1,020 req/s for the bare two-query floor. What changed: one
+- **Status reads.** Run of 2026-12-04 20:16 UTC (section 1b): the shipped code answered
+  `GET …/status` at 394 req/s for 3.76 ms of server CPU per request; this code at 1,627
+  req/s for 0.72 ms, beside 1,240 req/s for the bare two-query floor. What changed: one
   statement authenticates, authorizes and reads (it was three, through the ORM), on an
   autocommit engine without a pre-ping (the pre-ping alone was a round trip and ~0.1 ms of
   CPU per request), verified tokens kept per process (~0.03 ms), no cookie session opened
-  per request. Section 1's own loop (the Python load generator on the same cores) agrees:
-  1,430 req/s at saturation on 2x8, p99 2.9 ms at 200 req/s (13.3 ms in the 2026-11-23 run).
-- **The 304 goal (5,000 req/s) fails**, and not by a margin a small change closes: the
-  same gunicorn and Flask answering a 304 with no database and no token (the *ceiling* row)
-  reached 5,421 req/s in its best repeat and 1,940 in its median one (this shared machine
-  was noisy in two of the three). A 304 that reads the database once is at 1,403. Reaching
-  5,000 would need a 304 answered without PostgreSQL (authorization and the run's version
-  from a cache), which would let a revoked token or a just-made change go unseen for as
-  long as the cache lives; that trade is left for a decision, not made here.
+  per request. Section 1's own loop (the Python load generator on the same cores, run of
+  2026-12-04 02:43) agrees: 1,430 req/s at saturation on 2x8, p99 2.9 ms at 200 req/s.
+- **The 304 goal (5,000 req/s) is met from memory: 8,206 req/s** (range 6,058-8,624) for
+  0.20 ms of CPU per request. A 304 that reads PostgreSQL (the same code with
+  `STATUS_MEMORY_SECONDS=0`) is at 1,551 req/s and 0.73 ms, and gunicorn with Flask
+  answering a bare 304 with no database and no token (*ceiling*) at 6,223: no 304 that
+  goes through Flask could have reached the goal on this machine reliably (the ceiling's
+  median was 1,940 in the 02:43 run, a noisier hour). The memory answers in a WSGI
+  middleware in front of Flask (`api/not_modified.py`) what the database confirmed within
+  5 s, kept true by one Redis subscription per web process (`live/feed.py`) that hears every
+  run change and every access taken away; docs/SECURITY.md section 8 says what it trusts.
+  By design each web worker reads a polled workspace from PostgreSQL again once its 5 s are
+  up (not counted in this run).
 - **Streams no longer touch the API.** With 5,000 streams open on the live process, the
   status p99 on the API was 2.7 ms; with 200 on the shipped code's web process, none of
   1,000 status reads was answered within 10 s. A committed change reached 99 % of 5,000
