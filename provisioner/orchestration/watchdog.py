@@ -1,6 +1,6 @@
 """The watchdog: finds runs and site jobs that stopped moving and sets them going again.
 
-A run gets stuck in one of four ways (the beat task looks every WATCHDOG_INTERVAL s):
+A run gets stuck in one of five ways (the beat task looks every WATCHDOG_INTERVAL s):
 
 - dead worker: a step is `pending` or `retrying` and the message it waits for was held by a
   worker that died (its liveness key expired, `orchestration.liveness`): reserved by it but
@@ -246,8 +246,9 @@ def _recover(
 ) -> str | None:
     """Requeue or fail the stuck step, if the run is still stuck at it under the run's lock."""
     run = lock_run(run_id)
-    active = run is not None and run.status in ACTIVE_RUN_STATUSES
-    found = diagnose(run, now, dead.task_ids, dead.live) if run and active else None
+    found = None
+    if run is not None and run.status in ACTIVE_RUN_STATUSES:
+        found = diagnose(run, now, dead.task_ids, dead.live)
     if run is None or found is None or found[0].name != step_name:
         changes.rollback()  # it moved meanwhile
         return None
