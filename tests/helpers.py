@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import DBAPIError
 
 from provisioner.engine import EngineClient
 from provisioner.extensions import db
 from provisioner.models import Run, RunEvent, StepStatus, Tenant
 from provisioner.models.status import ACTIVE_RUN_STATUSES
-from provisioner.orchestration import outages, runs
+from provisioner.orchestration import outages, runs, watchdog
 from provisioner.tenancy import create_tenant
 
 WALK_IN = "Walk-In Customer"
@@ -48,8 +50,11 @@ def finished_run(tenant):
     return run_id
 
 
-def wait_run(run_id: Any, timeout: float = 60, *, until: Any = None) -> Run:
-    """Poll the database until the run is final (or `until(run)` holds)."""
+def wait_run(
+    run_id: Any, timeout: float = 60, *, until: Any = None, tick: Callable[[], None] | None = None
+) -> Run:
+    """Poll the database until the run is final (or `until(run)` holds), calling `tick()`
+    between polls (e.g. `sweeping()`: the watchdog, as beat runs it)."""
     deadline = time.monotonic() + timeout
     while True:
         db.session.expire_all()
@@ -63,7 +68,30 @@ def wait_run(run_id: Any, timeout: float = 60, *, until: Any = None) -> Run:
             )
         if any(s.status == StepStatus.WAITING for s in run.steps):
             outages.tick()  # what the engine probe's beat task would do about now
+        if tick:
+            tick()
         time.sleep(0.1)
+
+
+def sweeping(every: float = 3.0) -> Callable[[], None]:
+    """A tick for the wait loops: the watchdog's sweep now and then, as beat would."""
+    return periodic(watchdog.sweep, every)
+
+
+def periodic(work: Callable[[], Any], seconds: float) -> Callable[[], None]:
+    """A tick that does `work` at most once per `seconds` when called in a loop."""
+    last = [0.0]
+
+    def tick() -> None:
+        if time.monotonic() - last[0] < seconds:
+            return
+        last[0] = time.monotonic()
+        try:
+            work()
+        except DBAPIError:  # the database is restarting: the next tick does it
+            db.session.rollback()
+
+    return tick
 
 
 def steps_of(run: Run) -> dict[str, str]:

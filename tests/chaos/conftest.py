@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from provisioner.extensions import db
 from provisioner.models import Run, RunStatus, StepStatus
 from provisioner.models.status import ACTIVE_RUN_STATUSES
-from provisioner.orchestration import outages, runs, watchdog
-from tests.helpers import assert_exactly_one_of_each, steps_of
+from provisioner.orchestration import outages, runs
+from tests.helpers import assert_exactly_one_of_each, periodic, steps_of
 
 TENANTS = int(os.environ.get("CHAOS_TENANTS", "20"))
 # How long the whole scenario may take: generous, it only bounds a hang.
@@ -88,27 +88,6 @@ def beat_probe() -> Callable[[], None]:
     """The engine probe's beat task, at most once per its schedule when called in a loop."""
     schedule = current_app.config["CELERY"]["beat_schedule"]["engine-probe"]["schedule"]
     return periodic(outages.tick, schedule)
-
-
-def sweeping(every: float = 3.0) -> Callable[[], None]:
-    """A tick for wait_all_final: the watchdog's sweep now and then, as beat would."""
-    return periodic(watchdog.sweep, every)
-
-
-def periodic(work: Callable[[], Any], seconds: float) -> Callable[[], None]:
-    """A tick that does `work` at most once per `seconds` when called in a loop."""
-    last = [0.0]
-
-    def tick() -> None:
-        if time.monotonic() - last[0] < seconds:
-            return
-        last[0] = time.monotonic()
-        try:
-            work()
-        except DBAPIError:  # the database is restarting: the next tick does it
-            db.session.rollback()
-
-    return tick
 
 
 def settle_failures(found: list[Run], rounds: int = 3) -> tuple[list[Run], list[str]]:

@@ -27,10 +27,9 @@ from tests.chaos.conftest import (
     assert_engine_exact,
     hold,
     settle_failures,
-    sweeping,
     wait_all_final,
 )
-from tests.helpers import events_of, new_tenant, start, wait_run
+from tests.helpers import events_of, new_tenant, start, sweeping, wait_run
 from tests.integration.conftest import Api, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]

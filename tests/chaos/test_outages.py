@@ -19,10 +19,9 @@ from tests.chaos.conftest import (
     TENANTS,
     assert_engine_exact,
     settle_failures,
-    sweeping,
     wait_all_final,
 )
-from tests.helpers import new_tenant, start
+from tests.helpers import new_tenant, start, sweeping
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.outage]
 BROKER_OUTAGE = float(os.environ.get("CHAOS_BROKER_OUTAGE", "20"))
