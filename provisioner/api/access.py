@@ -59,18 +59,29 @@ H = TypeVar("H", bound=Holder)
 
 def bearer() -> tokens.Subject:
     """Whom the request's bearer token names (401 without a valid, unexpired one)."""
+    return subject_of(bearer_token())
+
+
+def subject_of(token: str) -> tokens.Subject:
+    """Whom `token` names (401 unless it is valid and unexpired)."""
     try:
-        return tokens.subject(bearer_token())
+        return tokens.subject(token)
     except tokens.InvalidToken:
         raise _unauthorized("the token is invalid or has expired") from None
 
 
 def bearer_token() -> str:
     """The request's bearer token as sent (401 without one)."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token_in(request.headers.get("Authorization", ""))
+    if token is None:
         raise _unauthorized("a bearer token is required")
-    return token.strip()
+    return token
+
+
+def token_in(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, or None."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def admit(subject: tokens.Subject, user: H | None) -> H:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from flask import Flask
 
-from provisioner.api.access import id_or_none
+from provisioner.api.access import id_or_none, token_in
 from provisioner.observability import context
 
 MEMORY = "status_memory"  # app.extensions key
@@ -153,11 +153,11 @@ class NotModified:
 
     def _from_memory(self, environ: dict[str, Any], tag: str) -> list[tuple[str, str]] | None:
         route = ROUTE.match(environ.get("PATH_INFO", ""))
-        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if route is None or scheme.lower() != "bearer" or environ.get("QUERY_STRING"):
+        token = token_in(environ.get("HTTP_AUTHORIZATION", ""))
+        if route is None or token is None or environ.get("QUERY_STRING"):
             return None
         tenant = id_or_none(route[1])
-        if tenant is None or not self.memory.current(token.strip(), str(tenant), tag):
+        if tenant is None or not self.memory.current(token, str(tenant), tag):
             return None
         supplied = environ.get(_CORRELATION_KEY, "")
         return [

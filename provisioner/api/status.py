@@ -46,13 +46,14 @@ def _snapshot(changes: Changes) -> None:
 
 def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
     """The caller's view of the workspace's latest run in `dialect`, or 304; None when it
-    has no run. Authenticates and authorizes too (`access.bearer`, `admit`, `role_on`).
+    has no run. Authenticates and authorizes too (`access.subject_of`, `admit`, `role_on`).
 
     One statement, outside a transaction: the token's user, the workspace, the caller's
     membership and the latest run's id and version, with the snapshot unless the request is
     conditional (then it is read only when the caller's tag is not the current one).
     """
-    subject = access.bearer()
+    token = access.bearer_token()
+    subject = access.subject_of(token)
     wanted = request.if_none_match
     memory: Memory | None = current_app.extensions.get(MEMORY)
     mark = memory.mark() if memory else 0  # before reading: see `Memory.confirm`
@@ -64,7 +65,6 @@ def conditional_answer(tenant_id: str, dialect: Dialect) -> Response | None:
     if row.run_id is None:
         return None
     if memory:
-        token = access.bearer_token()
         quoted = quote_etag(_tag(row.version))
         memory.confirm(mark, token, str(row.tenant_id), quoted, tokens.expires_at(token))
     if wanted:
