@@ -94,6 +94,16 @@ def periodic(work: Callable[[], Any], seconds: float) -> Callable[[], None]:
     return tick
 
 
+def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
+    """Poll `condition()` until it gives something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        time.sleep(0.1)
+    return found
+
+
 def steps_of(run: Run) -> dict[str, str]:
     return {s.name: s.status for s in run.steps}
 

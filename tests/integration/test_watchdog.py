@@ -4,7 +4,6 @@ time limits; site jobs whose worker vanished."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +24,7 @@ from tests.helpers import (
     metric,
     new_tenant,
     start,
+    wait_for,
     wait_run,
 )
 from tests.integration.site_job_helpers import job_row, kinds, register_site, wait_job
@@ -57,15 +57,6 @@ def redis_broker(app) -> None:
 def without_liveness(monkeypatch) -> None:
     """The watchdog as without worker liveness: only heartbeats and time tell it anything."""
     monkeypatch.setattr(liveness, "dead", liveness.Dead)
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
-        time.sleep(0.1)
-    return found
 
 
 def held_by_workers() -> set[str]:

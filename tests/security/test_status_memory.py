@@ -23,7 +23,7 @@ from provisioner.api.not_modified import MEMORY, Memory
 from provisioner.extensions import db
 from provisioner.models import Role
 from provisioner.security import tokens
-from tests.helpers import finished_run, new_tenant, start
+from tests.helpers import finished_run, new_tenant, start, wait_for
 from tests.integration.conftest import Api, join, make_user
 
 pytestmark = pytest.mark.integration
@@ -71,19 +71,11 @@ def statements(remembering) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", note)
 
 
-def until(condition: Callable[[], Any], what: str, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-    return found
-
-
 def remembered(poll, memory: Memory, token: str, tenant_id: object) -> str:
     """The workspace's tag, once the memory holds it for this token (the feed subscribed)."""
     tag = poll(token, tenant_id).headers["ETag"]
     poll(token, tenant_id, tag)  # a conditional poll starts the feed
-    until(lambda: memory.listening, "the feed subscribed")
+    wait_for(lambda: memory.listening, 15, "the feed subscribed")
     assert poll(token, tenant_id).status_code == 200  # read, and confirmed
     return tag
 
@@ -128,8 +120,8 @@ def test_a_change_committed_elsewhere_ends_the_304s_at_once(poll, memory):
 
     start(tenant)  # a new run: committed, announced on the live channel
 
-    answer = until(lambda: (a := poll(token, tenant.id, tag)).status_code == 200 and a,
-                   "the poll saw the new run")  # fmt: skip
+    answer = wait_for(lambda: (a := poll(token, tenant.id, tag)).status_code == 200 and a,
+                      15, "the poll saw the new run")  # fmt: skip
     assert answer.headers["ETag"] != tag
     assert answer.json["status"] == "PENDING"
 
@@ -156,9 +148,8 @@ def test_access_taken_away_ends_the_304s_at_once(app_ctx, client, poll, memory, 
         assert done.exit_code == 0, done.output
 
     refused = 404 if how == "remove member" else 401
-    until(
-        lambda: poll(member_token, tenant.id, tag).status_code == refused, f"{refused} after {how}"
-    )
+    wait_for(lambda: poll(member_token, tenant.id, tag).status_code == refused, 15,
+             f"{refused} after {how}")  # fmt: skip
     assert poll(token, tenant.id, tag).status_code == 304  # the owner still reads
 
 
@@ -171,8 +162,8 @@ def test_a_lost_feed_makes_the_memory_forget(poll, memory, statements):
 
     killed = _kill_feed_connections()
     assert killed >= 1
-    until(lambda: not memory.current(token, str(tenant.id), tag), "the memory forgot")
-    until(lambda: memory.listening, "the feed subscribed again")
+    wait_for(lambda: not memory.current(token, str(tenant.id), tag), 15, "the memory forgot")
+    wait_for(lambda: memory.listening, 15, "the feed subscribed again")
 
     assert poll(token, tenant.id, tag).status_code == 304
     assert statements, "after the feed was lost, the poll read the database"
